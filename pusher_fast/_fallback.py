@@ -37,9 +37,7 @@ import hmac
 
 __all__ = ["Signer", "md5_hex", "validate_extra"]
 
-_RESERVED = frozenset(
-    ("auth_key", "auth_signature", "auth_timestamp", "auth_version", "body_md5")
-)
+_RESERVED = frozenset(("auth_key", "auth_signature", "auth_timestamp", "auth_version", "body_md5"))
 
 
 def md5_hex(data: bytes) -> str:
@@ -66,7 +64,7 @@ def validate_extra(extra: str) -> list[tuple[str, str]]:
 class Signer:
     """HMAC-SHA256 signer for one app secret (pure Python)."""
 
-    __slots__ = ("_key", "_secret", "_hmac")
+    __slots__ = ("_hmac", "_key", "_secret")
 
     def __init__(self, key: str, secret: str) -> None:
         self._key = key
@@ -87,9 +85,7 @@ class Signer:
             return False
         return hmac.compare_digest(expected.encode("ascii"), given)
 
-    def sign_query(
-        self, method: str, path: str, extra: str, body: bytes, timestamp: int
-    ) -> str:
+    def sign_query(self, method: str, path: str, extra: str, body: bytes, timestamp: int) -> str:
         params = validate_extra(extra)
         params += [
             ("auth_key", self._key),

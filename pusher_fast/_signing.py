@@ -21,7 +21,7 @@ if os.environ.get("PUSHER_FAST_PURE") == "1":
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._native_signer import Signer, md5_hex  # type: ignore[assignment]
+        from ._native_signer import Signer, md5_hex  # type: ignore[assignment,no-redef,unused-ignore]
 
         IMPLEMENTATION = "native"
     except ImportError:

@@ -1,0 +1,141 @@
+"""The default transport: one keep-alive urllib3 pool per client.
+
+TLS is verified against the system's CA store (urllib3's default; pass
+``ca_certs=`` for another bundle).  Proxies come from the standard environment
+variables (``https_proxy``, ``http_proxy``, ``no_proxy``).  Retries are off
+unless asked for, as in the official library; ``retries=`` takes a count or a
+``urllib3.Retry``.  The pool is thread-safe, so one client can be shared.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import TYPE_CHECKING, Any, Union
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.util.retry import Retry
+
+from ._request import Request, process_response
+from .errors import PusherTransportError
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+RetriesArg = Union[int, Retry, None, bool]
+
+#: Statuses that mean "not processed, try again later" for a Pusher request.
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def make_retry(retries: RetriesArg) -> Retry | bool:
+    """``urllib3.Retry`` for the client's ``retries=`` argument (``False``: none)."""
+    if retries is None or retries is False or retries == 0:
+        return False
+    if isinstance(retries, Retry):
+        return retries
+    if retries is True:
+        retries = 3
+    if not isinstance(retries, int) or retries < 0:
+        raise TypeError(f"retries should be a non-negative int or a urllib3.Retry, got {retries!r}")
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        # Pusher's POSTs are retried only when the server said it did not take
+        # them (429/5xx) or the connection failed: the same as the bulk sender.
+        allowed_methods=frozenset(("GET", "POST")),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.2,
+        backoff_max=5.0,
+        backoff_jitter=0.1,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        redirect=0,
+    )
+
+
+def _proxy_for(scheme: str, host: str) -> str | None:
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        return proxy
+    return None
+
+
+class Urllib3Backend:
+    """Sends requests over one ``urllib3.PoolManager`` (keep-alive, thread-safe).
+
+    Options: ``pool_manager`` (inject your own), ``maxsize`` (connections kept,
+    default 10), ``retries`` (see :func:`make_retry`), ``ca_certs``.
+    """
+
+    def __init__(
+        self,
+        client: Pusher,
+        *,
+        pool_manager: urllib3.PoolManager | None = None,
+        maxsize: int = 10,
+        retries: RetriesArg = None,
+        ca_certs: str | None = None,
+        **pool_options: Any,
+    ) -> None:
+        self.client = client
+        self.timeout = urllib3.Timeout(connect=client.timeout, read=client.timeout)
+        self.retries = make_retry(retries)
+        self._proxied = False
+        if pool_manager is None:
+            kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False, **pool_options}
+            if client.ssl:
+                kwargs["cert_reqs"] = "CERT_REQUIRED"
+                if ca_certs:
+                    kwargs["ca_certs"] = ca_certs
+            proxy = _proxy_for(client.scheme, client.host)
+            if proxy:
+                pool_manager = urllib3.ProxyManager(proxy, num_pools=2, **kwargs)
+                self._proxied = True
+            else:
+                pool_manager = urllib3.PoolManager(num_pools=2, **kwargs)
+        else:
+            self._proxied = isinstance(pool_manager, urllib3.ProxyManager)
+        self.pool_manager = pool_manager
+        self._pool = pool_manager.connection_from_host(
+            client.host, client.port, scheme=client.scheme
+        )
+
+    def send_request(self, request: Request) -> Any:
+        return process_response(*self.send_raw(request))
+
+    def send_raw(self, request: Request) -> tuple[int, bytes]:
+        """Send and return (status, body bytes); transport failures raise PusherTransportError."""
+        try:
+            if self._proxied:
+                response = self.pool_manager.urlopen(
+                    request.method,
+                    request.url,
+                    body=request.body,
+                    headers=request.headers,
+                    timeout=self.timeout,
+                    retries=self.retries,
+                )
+            else:
+                response = self._pool.urlopen(
+                    request.method,
+                    request.path + "?" + request.query_string,
+                    body=request.body,
+                    headers=request.headers,
+                    timeout=self.timeout,
+                    retries=self.retries,
+                    assert_same_host=False,
+                )
+        except Urllib3HTTPError as exc:
+            raise PusherTransportError(
+                f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
+            ) from exc
+        return response.status, response.data
+
+    def close(self) -> None:
+        self.pool_manager.clear()

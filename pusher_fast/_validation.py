@@ -1,0 +1,190 @@
+"""Validation rules and limits: the one place that says what input is accepted.
+
+Every rule raises ``ValueError`` (bad value) or ``TypeError`` (bad type), with a
+message naming the bad value and the rule it broke, as the official library
+does for the same input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MAX_CHANNEL_LENGTH = 200
+MAX_CHANNELS_PER_TRIGGER = 100
+MAX_EVENT_NAME_LENGTH = 200
+MAX_USER_ID_LENGTH = 200
+#: The official library's data limit for ``trigger`` (dedicated clusters take 30 KB).
+TRIGGER_MAX_DATA_BYTES = 30720
+#: The official library's data limit for each event of ``trigger_batch``.
+BATCH_MAX_DATA_BYTES = 10240
+#: Events per ``batch_events`` request on multi-tenant clusters.
+MAX_BATCH_EVENTS = 10
+
+SERVER_TO_USER_PREFIX = "#server-to-user-"
+ENCRYPTED_PREFIX = "private-encrypted-"
+PRESENCE_PREFIX = "presence-"
+
+CHANNEL_ALPHABET = "a-z, A-Z, 0-9 and -_=@,.;"
+# Explicit ASCII classes: \d or \w would admit other scripts' digits and letters.
+_channel_re = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
+_socket_id_re = re.compile(r"[0-9]+\.[0-9]+")
+_app_id_re = re.compile(r"[0-9]+")
+_attribute_re = re.compile(r"[a-z_]+")
+
+# Channel names seen valid, so a hot trigger loop skips the regex.  Bounded:
+# cleared when full, so hostile input cannot grow it without limit.
+_valid_channels: set[str] = set()
+_VALID_CACHE_SIZE = 4096
+
+
+def ensure_text(value: Any, name: str) -> str:
+    """Return ``value`` as ``str`` (bytes are decoded as UTF-8) or raise TypeError."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} {value!r} is not valid UTF-8") from None
+    raise TypeError(f"{name} should be a string, got {type(value).__name__}: {value!r:.80}")
+
+
+def _channel_problem(channel: str) -> str | None:
+    if len(channel) > MAX_CHANNEL_LENGTH:
+        return f"is {len(channel)} characters long; the limit is {MAX_CHANNEL_LENGTH}"
+    name = channel
+    if channel.startswith(SERVER_TO_USER_PREFIX):
+        name = channel[len(SERVER_TO_USER_PREFIX) :]
+    if not _channel_re.fullmatch(name):
+        return f"must be 1-{MAX_CHANNEL_LENGTH} characters of {CHANNEL_ALPHABET}"
+    return None
+
+
+def validate_channel(value: Any) -> str:
+    """A channel name one may trigger on (``#server-to-user-`` names included)."""
+    if type(value) is str and value in _valid_channels:
+        return value
+    channel = ensure_text(value, "channel")
+    problem = _channel_problem(channel)
+    if problem:
+        raise ValueError(f"Invalid channel {channel[:210]!r}: a channel name {problem}")
+    if len(_valid_channels) >= _VALID_CACHE_SIZE:
+        _valid_channels.clear()
+    _valid_channels.add(channel)
+    return channel
+
+
+def validate_subscribable_channel(value: Any) -> str:
+    """A channel a client can subscribe to or that can be queried (no ``#`` names)."""
+    channel = validate_channel(value)
+    if channel.startswith("#"):
+        raise ValueError(
+            f"Invalid channel {channel!r}: {SERVER_TO_USER_PREFIX} channels cannot be "
+            "authorized or queried; channel names are characters of " + CHANNEL_ALPHABET
+        )
+    return channel
+
+
+def validate_socket_id(value: Any) -> str:
+    """``digits.digits`` in ASCII; anything else could smuggle a channel into a signature."""
+    socket_id = ensure_text(value, "socket_id")
+    if not _socket_id_re.fullmatch(socket_id):
+        raise ValueError(
+            f"Invalid socket_id {socket_id[:100]!r}: a socket id is ASCII digits, '.', ASCII digits"
+        )
+    return socket_id
+
+
+def validate_user_id(value: Any) -> str:
+    user_id = ensure_text(value, "user_id")
+    if not user_id:
+        raise ValueError("Invalid user id '': a user id is 1-200 characters")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise ValueError(
+            f"Invalid user id {user_id[:210]!r}: it is {len(user_id)} characters long; "
+            f"the limit is {MAX_USER_ID_LENGTH}"
+        )
+    if not _channel_re.fullmatch(user_id):
+        raise ValueError(
+            f"Invalid user id {user_id!r}: a user id is characters of {CHANNEL_ALPHABET}"
+        )
+    return user_id
+
+
+def validate_user_data(user_data: Any) -> Mapping[str, Any]:
+    if user_data is None:
+        raise ValueError("user_data is None: it must be a dict with a string 'id'")
+    if not isinstance(user_data, Mapping):
+        raise TypeError(f"user_data should be a dict, got {type(user_data).__name__}")
+    if user_data.get("id") is None:
+        raise ValueError(f"user_data {user_data!r:.200} has no 'id' field")
+    validate_user_id(user_data["id"])
+    return user_data
+
+
+def validate_event_name(value: Any) -> str:
+    event_name = ensure_text(value, "event_name")
+    if len(event_name) > MAX_EVENT_NAME_LENGTH:
+        raise ValueError(
+            f"event_name {event_name[:50]!r}... is {len(event_name)} characters long; "
+            f"the limit is {MAX_EVENT_NAME_LENGTH}"
+        )
+    return event_name
+
+
+def validate_app_id(value: Any) -> str:
+    app_id = ensure_text(value, "app_id")
+    if not _app_id_re.fullmatch(app_id):
+        raise ValueError(f"Invalid app id {app_id!r}: an app id is ASCII digits")
+    return app_id
+
+
+def join_attributes(attributes: Any) -> str:
+    """``info`` attributes (a list, or a comma-separated string) as the API's comma list."""
+    if isinstance(attributes, (str, bytes)):
+        items = ensure_text(attributes, "attributes").split(",")
+    else:
+        items = [ensure_text(a, "attribute") for a in attributes]
+    for item in items:
+        if not _attribute_re.fullmatch(item):
+            raise ValueError(
+                f"Invalid info attribute {item!r}: attributes are lowercase names such as "
+                "'user_count' or 'subscription_count'"
+            )
+    return ",".join(items)
+
+
+def validate_prefix(value: Any) -> str:
+    prefix = ensure_text(value, "prefix_filter")
+    if not _channel_re.fullmatch(prefix) or len(prefix) > MAX_CHANNEL_LENGTH:
+        raise ValueError(
+            f"Invalid prefix_filter {prefix[:210]!r}: a channel prefix is 1-200 characters "
+            f"of {CHANNEL_ALPHABET}"
+        )
+    return prefix
+
+
+def utf8_length(text: str) -> int:
+    """Bytes ``text`` takes in UTF-8, without encoding it when it is ASCII."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8"))
+
+
+def check_data_size(data: str, limit: int, where: str) -> None:
+    # A character takes at most 4 bytes, so short data needs no count at all.
+    if len(data) * 4 > limit:
+        size = utf8_length(data)
+        if size > limit:
+            raise ValueError(
+                f"Too much data: the event data{where} is {size} bytes in UTF-8; "
+                f"the limit is {limit} bytes"
+            )
+
+
+def is_encrypted_channel(channel: str) -> bool:
+    return channel.startswith(ENCRYPTED_PREFIX)

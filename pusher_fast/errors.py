@@ -1,0 +1,49 @@
+"""Exceptions raised by pusher_fast, the same hierarchy as ``pusher.errors``.
+
+``PusherError`` is the base; the HTTP API's answers map onto
+``PusherBadRequest`` (400), ``PusherBadAuth`` (401), ``PusherForbidden`` (403)
+and ``PusherBadStatus`` (any other non-success status).  A request that never
+got an answer (connection refused, reset, timed out) raises
+``PusherTransportError``.  Bad arguments raise ``ValueError`` or ``TypeError``
+before anything is sent, as the official library does.
+"""
+
+from __future__ import annotations
+
+
+class PusherError(Exception):
+    """Base class of every error the Pusher HTTP API or its transport reports."""
+
+
+class PusherBadRequest(PusherError):
+    """The API answered 400: the request was malformed or broke a limit."""
+
+
+class PusherBadAuth(PusherError):
+    """The API answered 401: the key, signature or timestamp was refused."""
+
+
+class PusherForbidden(PusherError):
+    """The API answered 403: the app is disabled or over its quota."""
+
+
+class PusherBadStatus(PusherError):
+    """The API answered with another non-success status (413, 429, 5xx, ...)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PusherTransportError(PusherError):
+    """No answer from the API: connection refused or reset, or a timeout."""
+
+
+__all__ = [
+    "PusherBadAuth",
+    "PusherBadRequest",
+    "PusherBadStatus",
+    "PusherError",
+    "PusherForbidden",
+    "PusherTransportError",
+]
