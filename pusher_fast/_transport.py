@@ -10,6 +10,7 @@ unless asked for, as in the official library; ``retries=`` takes a count or a
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 import urllib3
@@ -107,10 +108,11 @@ class Urllib3Backend:
         )
 
     def send_request(self, request: Request) -> Any:
-        return process_response(*self.send_raw(request))
+        status, body, _ = self.send_raw(request)
+        return process_response(status, body)
 
-    def send_raw(self, request: Request) -> tuple[int, bytes]:
-        """Send and return (status, body bytes); transport failures raise PusherTransportError."""
+    def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """Send and return (status, body, headers); no answer raises PusherTransportError."""
         try:
             if self._proxied:
                 response = self.pool_manager.urlopen(
@@ -135,7 +137,7 @@ class Urllib3Backend:
             raise PusherTransportError(
                 f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
             ) from exc
-        return response.status, response.data
+        return response.status, response.data, response.headers
 
     def close(self) -> None:
         self.pool_manager.clear()

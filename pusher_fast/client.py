@@ -16,7 +16,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sized
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _json
 from . import _validation as v
@@ -24,6 +24,9 @@ from ._crypto import ChannelBoxes, parse_master_key, shared_secret
 from ._request import GET, POST, Request
 from ._signing import Signer
 from ._transport import RetriesArg, Urllib3Backend
+
+if TYPE_CHECKING:
+    from .bulk import BulkSender
 
 _URL_PATH_RE = re.compile(r"/apps/([0-9]+)/?")
 
@@ -398,6 +401,16 @@ class Pusher:
     def terminate_user_connections(self, user_id: str) -> Any:
         """Disconnect every connection of a signed-in user."""
         return self._send(self._terminate_request(user_id))
+
+    def bulk(self, **options: Any) -> BulkSender:
+        """A :class:`~pusher_fast.bulk.BulkSender` on this client (use it as a context manager).
+
+        >>> with client.bulk(concurrency=4) as sender:  # doctest: +SKIP
+        ...     sender.add("orders", "created", {"id": 1})
+        """
+        from . import bulk
+
+        return bulk.BulkSender(self, **options)
 
     def authenticate(self, channel: str, socket_id: str, custom_data: Any = None) -> dict[str, str]:
         """Authorize ``socket_id`` to subscribe to a private, presence or encrypted channel.

@@ -1,0 +1,312 @@
+"""Async support on aiohttp (optional extra: ``pip install pusher-fast[aiohttp]``).
+
+``AsyncIOBackend`` is a drop-in for ``pusher.aiohttp.AsyncIOBackend`` (pass it
+as ``backend=``; the client's request methods then return awaitables), but it
+keeps ONE pooled ``aiohttp.ClientSession`` per client instead of opening one
+per call.  ``AsyncPusher`` is the first-class async client:
+
+>>> async with AsyncPusher(app_id="1", key="k", secret="s") as client:  # doctest: +SKIP
+...     await client.trigger("orders", "created", {"id": 1})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from . import _validation as v
+from ._request import Request, process_response
+from .bulk import (
+    BulkReport,
+    FailedEvent,
+    Outcome,
+    _EventEncoder,
+    _Item,
+    backoff_delay,
+    classify,
+)
+from .client import Pusher
+from .errors import PusherError, PusherTransportError
+
+
+class AsyncIOBackend:
+    """Sends requests over one pooled ``aiohttp.ClientSession`` per client.
+
+    Options: ``limit`` (connections in the pool, default 100), ``session`` (an
+    ``aiohttp.ClientSession`` of your own, which you then close yourself).
+    The session is made on first use, inside the running event loop.
+    """
+
+    def __init__(
+        self, client: Pusher, *, limit: int = 100, session: aiohttp.ClientSession | None = None
+    ) -> None:
+        self.client = client
+        self._limit = limit
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=client.timeout)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = session
+            self._owns_session = True
+        return session
+
+    async def send_request(self, request: Request) -> Any:
+        status, body, _ = await self.send_raw(request)
+        return process_response(status, body)
+
+    async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        # encoded=True: the query is sent exactly as signed.
+        url = URL(request.url, encoded=True)
+        try:
+            async with self._get_session().request(
+                request.method, url, data=request.body, headers=request.headers
+            ) as response:
+                return response.status, await response.read(), response.headers
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise PusherTransportError(
+                f"{request.method} {self.client.base_url}{request.path} failed: {exc!r}"
+            ) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+
+class AsyncPusher(Pusher):
+    """``Pusher`` whose HTTP calls are coroutines, on a pooled aiohttp session.
+
+    Same constructor as :class:`~pusher_fast.Pusher` (``backend`` defaults to
+    :class:`AsyncIOBackend`).  ``authenticate``, ``authenticate_user`` and
+    ``validate_webhook`` do no I/O and stay plain methods.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("backend", AsyncIOBackend)
+        super().__init__(*args, **kwargs)
+
+    async def trigger(
+        self,
+        channels: str | Iterable[str],
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: str | Iterable[str] | None = None,
+    ) -> Any:
+        return await self._send(self._trigger_request(channels, event_name, data, socket_id, info))
+
+    async def trigger_batch(
+        self, batch: Iterable[Mapping[str, Any]] = (), already_encoded: bool = False
+    ) -> Any:
+        return await self._send(self._batch_request(batch, already_encoded))
+
+    async def channels_info(
+        self, prefix_filter: str | None = None, attributes: str | Iterable[str] = ()
+    ) -> Any:
+        return await self._send(self._channels_info_request(prefix_filter, attributes))
+
+    async def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> Any:
+        return await self._send(self._channel_info_request(channel, attributes))
+
+    async def users_info(self, channel: str) -> Any:
+        return await self._send(self._users_info_request(channel))
+
+    async def send_to_user(self, user_id: str, event_name: str, data: Any) -> Any:
+        user_id = v.validate_user_id(user_id)
+        return await self.trigger([v.SERVER_TO_USER_PREFIX + user_id], event_name, data)
+
+    async def terminate_user_connections(self, user_id: str) -> Any:
+        return await self._send(self._terminate_request(user_id))
+
+    def bulk(self, **options: Any) -> AsyncBulkSender:
+        """An :class:`AsyncBulkSender` (``async with client.bulk() as sender``)."""
+        return AsyncBulkSender(self, **options)
+
+    async def aclose(self) -> None:
+        close = getattr(self.http, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> AsyncPusher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+_STOP: Any = object()
+
+
+class AsyncBulkSender:
+    """The asyncio twin of :class:`pusher_fast.bulk.BulkSender`, same guarantees.
+
+    ``await sender.add(...)`` waits while the queue is full; ``await
+    sender.close()`` (or leaving ``async with``) flushes and returns the
+    :class:`~pusher_fast.bulk.BulkReport`.
+    """
+
+    def __init__(
+        self,
+        client: AsyncPusher,
+        *,
+        batch_size: int = v.MAX_BATCH_EVENTS,
+        concurrency: int = 8,
+        max_queue: int = 10000,
+        retries: int = 5,
+        backoff_base: float = 0.1,
+        backoff_max: float = 10.0,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
+            raise ValueError(
+                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
+                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
+            )
+        self.client = client
+        self._encoder = _EventEncoder(client)
+        self.batch_size = batch_size
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.shutdown_timeout = shutdown_timeout
+        self._concurrency = concurrency
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
+        self._workers: list[asyncio.Task[None]] = []
+        self._in_flight: dict[int, list[_Item]] = {}
+        self._closed = False
+        self._abandon = asyncio.Event()
+        self.report = BulkReport()
+        self._started = time.monotonic()
+
+    def _start(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.ensure_future(self._work(i)) for i in range(self._concurrency)]
+
+    async def add(
+        self,
+        channel: str | Iterable[str],
+        name: str,
+        data: Any,
+        socket_id: str | None = None,
+        *,
+        channels: str | Iterable[str] | None = None,
+    ) -> int:
+        if self._closed:
+            raise RuntimeError("AsyncBulkSender is closed")
+        self._start()
+        items = self._encoder.encode(
+            channels if channels is not None else channel, name, data, socket_id
+        )
+        self.report.submitted += len(items)
+        for item in items:
+            await self._queue.put(item)
+        return len(items)
+
+    async def close(self, timeout: float | None = None) -> BulkReport:
+        if not self._closed:
+            self._closed = True
+            self._start()
+            for _ in self._workers:
+                await self._queue.put(_STOP)
+        limit = self.shutdown_timeout if timeout is None else timeout
+        _, pending = await asyncio.wait(self._workers, timeout=limit)
+        if pending:
+            self._abandon.set()
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not _STOP:
+                    self._fail([item], "not sent: shutdown timed out", None, 0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for items in self._in_flight.values():
+                self._fail(
+                    items, "in flight when shutdown timed out: may have been delivered", None, 1
+                )
+            self._in_flight.clear()
+        self.report.elapsed = time.monotonic() - self._started
+        return self.report
+
+    async def __aenter__(self) -> AsyncBulkSender:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _work(self, ident: int) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is _STOP:
+                return
+            items = [item]
+            while len(items) < self.batch_size and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stop = True
+                    break
+                items.append(item)
+            self._in_flight[ident] = items
+            try:
+                await self._send(items)
+            except asyncio.CancelledError:
+                raise  # close() reports the in-flight batch
+            except Exception as exc:
+                self._fail(items, f"unexpected error: {exc!r}", None, 1)
+            self._in_flight.pop(ident, None)
+
+    async def _send(self, items: list[_Item]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(items)
+            self.report.requests += 1
+            if outcome.delivered:
+                self.report.delivered += len(items)
+                return
+            if not outcome.retryable or attempt > self.retries:
+                self._fail(items, outcome.reason, outcome.status, attempt)
+                return
+            self.report.retries += 1
+            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
+            try:
+                await asyncio.wait_for(self._abandon.wait(), delay)
+            except asyncio.TimeoutError:
+                continue
+            self._fail(
+                items, f"not sent: shutdown timed out ({outcome.reason})", outcome.status, attempt
+            )
+            return
+
+    async def _attempt(self, items: list[_Item]) -> Outcome:
+        request = self._encoder.request(items)
+        http = self.client.http
+        try:
+            if hasattr(http, "send_raw"):
+                status, body, headers = await http.send_raw(request)
+                return classify(status, body, headers)
+            await http.send_request(request)
+            return Outcome(True, 200, "", False)
+        except PusherTransportError as exc:
+            return Outcome(False, None, f"transport: {exc}", True)
+        except PusherError as exc:
+            status = getattr(exc, "status", None) or 400
+            return Outcome(False, status, str(exc), False)
+
+    def _fail(self, items: list[_Item], reason: str, status: int | None, attempts: int) -> None:
+        self.report.failed.extend(FailedEvent(i[1], reason, status, attempts) for i in items)
+
+
+__all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher"]

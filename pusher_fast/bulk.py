@@ -1,0 +1,403 @@
+"""High-volume triggering: group events into ``batch_events`` requests, send
+them concurrently over the client's keep-alive pool, retry what is safe to
+retry, and account for every event.
+
+>>> with client.bulk() as sender:                      # doctest: +SKIP
+...     for order in orders:
+...         sender.add("orders", "created", order)
+>>> sender.report.delivered, sender.report.failed      # doctest: +SKIP
+(10000, [])
+
+Rules:
+- Events are validated and encoded in :meth:`BulkSender.add`, so bad input
+  raises there, in the caller, before anything is queued.
+- An event for several channels is fanned out: one batch event per channel
+  (the batch endpoint takes one channel per event); each counts separately.
+- Retried: connection errors, timeouts, 5xx and 429 (honouring
+  ``Retry-After``), with capped exponential backoff and jitter.  Never retried:
+  any other 4xx.  A batch whose response was lost (reset, read timeout) may
+  have been delivered: retrying it gives at-least-once delivery.
+- The queue is bounded: :meth:`add` blocks when it is full (backpressure).
+- :meth:`close` (or leaving the ``with`` block, also on an exception) sends
+  what is queued; past ``shutdown_timeout`` whatever is left is reported
+  failed with the reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from . import _json
+from . import _validation as v
+from ._request import POST, Request
+from .errors import PusherError, PusherTransportError
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+#: Statuses worth another try: the service did not take the request.
+RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """An event that was not delivered, with why, so it can be stored or replayed."""
+
+    event: dict[str, Any]
+    """``{"channel", "name", "data", "socket_id"?}``; ``data`` is the JSON text before
+    encryption, so ``sender.add(**failed.event)`` replays it."""
+    reason: str
+    status: Optional[int]
+    attempts: int
+
+
+@dataclass
+class BulkReport:
+    """The account of a bulk run: every event submitted is delivered or in ``failed``."""
+
+    submitted: int = 0
+    delivered: int = 0
+    failed: list[FailedEvent] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.delivered == self.submitted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "submitted": self.submitted,
+            "delivered": self.delivered,
+            "failed": len(self.failed),
+            "requests": self.requests,
+            "retries": self.retries,
+            "elapsed_s": round(self.elapsed, 3),
+            "events_per_s": round(self.delivered / self.elapsed, 1) if self.elapsed else None,
+        }
+
+
+# One queued event: its JSON fragment as sent, and the replayable form.
+_Item = tuple[bytes, dict[str, Any]]
+_STOP: Any = object()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt at sending a batch came to."""
+
+    delivered: bool
+    status: Optional[int]
+    reason: str
+    retryable: bool
+    retry_after: Optional[float] = None
+
+
+def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
+    """Map an HTTP answer to an outcome (shared by the sync and async senders)."""
+    if status in (200, 202):
+        # soketi (and other Pusher-protocol servers) answer errors with 200 and
+        # {"error": ..., "code": N}; the official service never does.
+        if body[:1] == b"{" and b'"error"' in body:
+            try:
+                parsed = _json.loads(body)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict) and "error" in parsed:
+                code = parsed.get("code")
+                status = code if isinstance(code, int) else 400
+                return _failure(status, str(parsed.get("error")), headers)
+        return Outcome(True, status, "", False)
+    return _failure(status, body.decode("utf-8", "replace")[:300], headers)
+
+
+def _failure(status: int, text: str, headers: Mapping[str, str]) -> Outcome:
+    retry_after = None
+    if status == 429:
+        value = headers.get("Retry-After") if headers else None
+        if value is not None:
+            try:
+                retry_after = max(0.0, float(value))
+            except ValueError:
+                retry_after = None
+    return Outcome(False, status, f"{status}: {text}", status in RETRYABLE_STATUSES, retry_after)
+
+
+class _EventEncoder:
+    """Validates and encodes events for the batch endpoint (shared sync/async)."""
+
+    def __init__(self, client: Pusher) -> None:
+        self.client = client
+
+    def encode(
+        self, channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
+    ) -> list[_Item]:
+        client = self.client
+        chans = [channels] if isinstance(channels, str) else list(channels)
+        if not chans:
+            raise ValueError("No channels given: an event needs 1 to 100 channels")
+        if len(chans) > v.MAX_CHANNELS_PER_TRIGGER:
+            raise ValueError(
+                f"Too many channels: {len(chans)} given; the limit is {v.MAX_CHANNELS_PER_TRIGGER}"
+            )
+        chans = [v.validate_channel(c) for c in chans]
+        name = v.validate_event_name(name)
+        text = client._data_to_string(data)
+        if len(chans) > 1 and any(v.is_encrypted_channel(c) for c in chans):
+            raise ValueError(
+                "You cannot send to multiple channels when using encrypted channels: "
+                f"{chans!r:.300}"
+            )
+        sid = v.validate_socket_id(socket_id) if socket_id else None
+        items: list[_Item] = []
+        for channel in chans:
+            sent = client._encrypt(channel, text) if v.is_encrypted_channel(channel) else text
+            v.check_data_size(sent, client._batch_limit, "")
+            wire: dict[str, Any] = {"channel": channel, "name": name, "data": sent}
+            replay: dict[str, Any] = {"channel": channel, "name": name, "data": text}
+            if sid:
+                wire["socket_id"] = replay["socket_id"] = sid
+            items.append((_json.dumps_bytes(wire), replay))
+        return items
+
+    def request(self, items: list[_Item]) -> Request:
+        """A signed batch_events request for ``items`` (signed afresh on every try)."""
+        client = self.client
+        body = b'{"batch":[' + b",".join(item[0] for item in items) + b"]}"
+        query = client._signer.sign_query(POST, client._batch_path, "", body, round(time.time()))
+        return Request(
+            client, POST, client._batch_path, {"batch": [i[1] for i in items]}, body, query
+        )
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with equal jitter, capped; ``Retry-After`` wins (capped too)."""
+    if retry_after is not None:
+        return min(retry_after, cap)
+    ceiling = min(cap, base * 2.0 ** (attempt - 1))
+    return ceiling / 2 + random.random() * ceiling / 2
+
+
+class BulkSender:
+    """Send many events through ``batch_events``, concurrently, with an account.
+
+    ``batch_size`` events per request (10: the multi-tenant limit; raise it on
+    dedicated clusters), ``concurrency`` requests in flight, ``max_queue``
+    events waiting before :meth:`add` blocks, ``retries`` further attempts per
+    batch, backoff from ``backoff_base`` doubling up to ``backoff_max``
+    seconds, and ``shutdown_timeout`` seconds for :meth:`close` to finish.
+    """
+
+    def __init__(
+        self,
+        client: Pusher,
+        *,
+        batch_size: int = v.MAX_BATCH_EVENTS,
+        concurrency: int = 4,
+        max_queue: int = 10000,
+        retries: int = 5,
+        backoff_base: float = 0.1,
+        backoff_max: float = 10.0,
+        shutdown_timeout: float = 30.0,
+        on_failure: Callable[[FailedEvent], None] | None = None,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
+            raise ValueError(
+                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
+                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
+            )
+        self.client = client
+        self._encoder = _EventEncoder(client)
+        self.batch_size = batch_size
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.shutdown_timeout = shutdown_timeout
+        self._on_failure = on_failure
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._lock = threading.Lock()
+        self._abandon = threading.Event()
+        self._closed = False
+        self._in_flight: dict[int, list[_Item]] = {}
+        self.report = BulkReport()
+        self._started = time.monotonic()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
+            for i in range(concurrency)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # -- producer side ----------------------------------------------------------
+
+    def add(
+        self,
+        channel: str | Iterable[str],
+        name: str,
+        data: Any,
+        socket_id: str | None = None,
+        *,
+        channels: str | Iterable[str] | None = None,
+    ) -> int:
+        """Queue one event (fanned out per channel); returns how many batch events it made.
+
+        Blocks while the queue is full.  Raises ValueError/TypeError for bad
+        input, and RuntimeError after :meth:`close`.
+        """
+        if self._closed:
+            raise RuntimeError("BulkSender is closed")
+        items = self._encoder.encode(
+            channels if channels is not None else channel, name, data, socket_id
+        )
+        with self._lock:
+            self.report.submitted += len(items)
+        for item in items:
+            self._queue.put(item)
+        return len(items)
+
+    def add_many(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Queue ``{"channel"|"channels", "name", "data", "socket_id"?}`` dicts."""
+        total = 0
+        for event in events:
+            total += self.add(
+                event.get("channel", ()),
+                event["name"],
+                event["data"],
+                event.get("socket_id"),
+                channels=event.get("channels"),
+            )
+        return total
+
+    def close(self, timeout: float | None = None) -> BulkReport:
+        """Send what is queued and stop; past ``timeout`` report the rest failed."""
+        if not self._closed:
+            self._closed = True
+            for _ in self._workers:
+                self._queue.put(_STOP)
+        limit = self.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if any(w.is_alive() for w in self._workers):
+            self._abandon.set()
+            self._drain("not sent: shutdown timed out")
+            grace = deadline + self.client.timeout * 2 + 1
+            for worker in self._workers:
+                worker.join(max(0.0, grace - time.monotonic()))
+            with self._lock:
+                stuck = list(self._in_flight.items())
+                self._in_flight.clear()
+            for _, items in stuck:
+                self._fail(
+                    items, "in flight when shutdown timed out: may have been delivered", None, 1
+                )
+        self.report.elapsed = time.monotonic() - self._started
+        return self.report
+
+    def __enter__(self) -> BulkSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet taken by a worker."""
+        return self._queue.qsize()
+
+    # -- worker side -------------------------------------------------------------
+
+    def _drain(self, reason: str) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._fail([item], reason, None, 0)
+
+    def _work(self) -> None:
+        ident = threading.get_ident()
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            items = [item]
+            while len(items) < self.batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                items.append(item)
+            with self._lock:
+                self._in_flight[ident] = items
+            try:
+                self._send(items)
+            except BaseException as exc:  # never lose a batch, whatever happened
+                self._fail(items, f"unexpected error: {exc!r}", None, 1)
+            finally:
+                with self._lock:
+                    self._in_flight.pop(ident, None)
+
+    def _send(self, items: list[_Item]) -> None:
+        attempt = 0
+        while True:
+            if self._abandon.is_set():
+                self._fail(items, "not sent: shutdown timed out", None, attempt)
+                return
+            attempt += 1
+            outcome = self._attempt(items)
+            with self._lock:
+                self.report.requests += 1
+            if outcome.delivered:
+                with self._lock:
+                    self.report.delivered += len(items)
+                return
+            if not outcome.retryable or attempt > self.retries:
+                self._fail(items, outcome.reason, outcome.status, attempt)
+                return
+            with self._lock:
+                self.report.retries += 1
+            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
+            if self._abandon.wait(delay):
+                self._fail(
+                    items,
+                    f"not sent: shutdown timed out ({outcome.reason})",
+                    outcome.status,
+                    attempt,
+                )
+                return
+
+    def _attempt(self, items: list[_Item]) -> Outcome:
+        request = self._encoder.request(items)
+        http = self.client.http
+        try:
+            if hasattr(http, "send_raw"):
+                status, body, headers = http.send_raw(request)
+                return classify(status, body, headers)
+            http.send_request(request)  # a user's backend: only exceptions tell
+            return Outcome(True, 200, "", False)
+        except PusherTransportError as exc:
+            return Outcome(False, None, f"transport: {exc}", True)
+        except PusherError as exc:
+            status = getattr(exc, "status", None) or 400
+            return Outcome(False, status, str(exc), status in RETRYABLE_STATUSES)
+
+    def _fail(self, items: list[_Item], reason: str, status: int | None, attempts: int) -> None:
+        failures = [FailedEvent(item[1], reason, status, attempts) for item in items]
+        with self._lock:
+            self.report.failed.extend(failures)
+        if self._on_failure is not None:
+            for failure in failures:
+                self._on_failure(failure)
