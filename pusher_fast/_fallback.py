@@ -28,6 +28,11 @@ Contract
 
 ``md5_hex(data: bytes) -> str``
     Lowercase hex MD5.
+
+Arguments are checked the same way on both paths: ``key``, ``secret``,
+``method``, ``path``, ``extra`` and ``signature`` must be ``str`` and
+messages/bodies bytes-like (else TypeError); ``timestamp`` an ``int`` (not
+``bool``) in 0..2**63-1 (else TypeError/ValueError).
 """
 
 from __future__ import annotations
@@ -40,8 +45,24 @@ __all__ = ["Signer", "md5_hex", "validate_extra"]
 _RESERVED = frozenset(("auth_key", "auth_signature", "auth_timestamp", "auth_version", "body_md5"))
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _check_str(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+
+
+def _as_bytes(value: object, name: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
 def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+    return hashlib.md5(_as_bytes(data, "data")).hexdigest()
 
 
 def validate_extra(extra: str) -> list[tuple[str, str]]:
@@ -67,6 +88,8 @@ class Signer:
     __slots__ = ("_hmac", "_key", "_secret")
 
     def __init__(self, key: str, secret: str) -> None:
+        _check_str(key, "key")
+        _check_str(secret, "secret")
         self._key = key
         self._secret = secret.encode("utf-8")
         # hmac.new() keyed once; copy() per message skips re-deriving the pads.
@@ -74,11 +97,12 @@ class Signer:
 
     def hmac_hex(self, message: bytes) -> str:
         h = self._hmac.copy()
-        h.update(message)
+        h.update(_as_bytes(message, "message"))
         return h.hexdigest()
 
     def verify(self, message: bytes, signature: str) -> bool:
         expected = self.hmac_hex(message)
+        _check_str(signature, "signature")
         try:
             given = signature.encode("ascii")
         except UnicodeEncodeError:
@@ -86,6 +110,13 @@ class Signer:
         return hmac.compare_digest(expected.encode("ascii"), given)
 
     def sign_query(self, method: str, path: str, extra: str, body: bytes, timestamp: int) -> str:
+        for value, name in ((method, "method"), (path, "path"), (extra, "extra")):
+            _check_str(value, name)
+        body = _as_bytes(body, "body")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+            raise TypeError(f"timestamp must be int, not {type(timestamp).__name__}")
+        if not 0 <= timestamp <= _INT64_MAX:
+            raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
         params = validate_extra(extra)
         params += [
             ("auth_key", self._key),

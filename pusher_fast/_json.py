@@ -2,13 +2,17 @@
 bytes when the caller passes ``json_encoder``.
 
 Data JSON cannot represent (NaN, Infinity, non-string keys, unknown types)
-raises ``TypeError``/``ValueError``: never a silent ``null``.
+raises ``TypeError``/``ValueError``: never a silent ``null``.  Beyond what
+``json.dumps`` takes, ``uuid.UUID`` (as its string) and ``enum.Enum`` (as its
+value) are written, as orjson does.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -18,31 +22,52 @@ import orjson
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _reject_non_finite(value: Any) -> None:
-    """orjson writes NaN and Infinity as null; find them and refuse."""
+def _walk(value: Any) -> Iterator[Any]:
+    """Every value nested in ``value`` (dict values, list/tuple items, Enum values)."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                raise ValueError(f"Out of range float value {item!r} is not JSON compliant")
-        elif isinstance(item, dict):
+        yield item
+        if isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
+        elif isinstance(item, enum.Enum):
+            stack.append(item.value)
+
+
+def _reject_non_finite(value: Any) -> None:
+    """orjson writes NaN and Infinity as null; find them and refuse."""
+    for item in _walk(value):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"Out of range float value {item!r} is not JSON compliant")
+
+
+def _reject_non_string_keys(value: Any) -> None:
+    for item in _walk(value):
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise TypeError(f"Data is not JSON serializable: dict key {key!r} is not a str")
 
 
 def dumps_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON; raises TypeError/ValueError for what JSON cannot hold."""
+    """Compact UTF-8 JSON; raises TypeError/ValueError for what JSON cannot hold.
+
+    orjson does the work; what it refuses but ``json.dumps`` writes (integers
+    beyond 64 bits, float and tuple subclasses such as namedtuples) goes
+    through ``json.dumps`` instead, after checking that every key is a string.
+    """
     try:
         out = orjson.dumps(value, option=_OPTIONS)
-    except orjson.JSONEncodeError as exc:
-        if "Integer exceeds" in str(exc):
-            # Python ints are unbounded; json.dumps writes them, so do we.
+    except orjson.JSONEncodeError:
+        _reject_non_string_keys(value)
+        try:
             return json.dumps(
                 value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
             ).encode("utf-8")
-        raise TypeError(f"Data is not JSON serializable: {exc}") from None
+        except TypeError as exc:
+            raise TypeError(f"Data is not JSON serializable: {exc}") from None
     if b"null" in out:
         _reject_non_finite(value)
     return out

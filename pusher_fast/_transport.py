@@ -9,12 +9,14 @@ unless asked for, as in the official library; ``retries=`` takes a count or a
 
 from __future__ import annotations
 
+import http.client
 import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from ._request import Request, process_response
@@ -24,6 +26,14 @@ if TYPE_CHECKING:
     from .client import Pusher
 
 RetriesArg = Union[int, Retry, None, bool]
+
+# The server closed the connection before answering: nothing was processed.
+_STALE = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
 
 #: Statuses that mean "not processed, try again later" for a Pusher request.
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
@@ -112,32 +122,50 @@ class Urllib3Backend:
         return process_response(status, body)
 
     def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers); no answer raises PusherTransportError.
+
+        A kept-alive connection that the server closed without saying so (soketi
+        does after every answer; idle timeouts race the same way) breaks the next
+        request before any byte of answer: that one request goes out once more,
+        on a new connection, when retries are off.
+        """
         try:
-            if self._proxied:
-                response = self.pool_manager.urlopen(
-                    request.method,
-                    request.url,
-                    body=request.body,
-                    headers=request.headers,
-                    timeout=self.timeout,
-                    retries=self.retries,
-                )
-            else:
-                response = self._pool.urlopen(
-                    request.method,
-                    request.path + "?" + request.query_string,
-                    body=request.body,
-                    headers=request.headers,
-                    timeout=self.timeout,
-                    retries=self.retries,
-                    assert_same_host=False,
-                )
+            response = self._urlopen(request)
+        except ProtocolError as exc:
+            if self.retries is not False or not isinstance(exc.__context__ or exc.args[-1], _STALE):
+                raise self._transport_error(request, exc) from exc
+            try:
+                response = self._urlopen(request)
+            except Urllib3HTTPError as again:
+                raise self._transport_error(request, again) from again
         except Urllib3HTTPError as exc:
-            raise PusherTransportError(
-                f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
-            ) from exc
+            raise self._transport_error(request, exc) from exc
         return response.status, response.data, response.headers
+
+    def _urlopen(self, request: Request) -> urllib3.BaseHTTPResponse:
+        if self._proxied:
+            return self.pool_manager.urlopen(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=request.headers,
+                timeout=self.timeout,
+                retries=self.retries,
+            )
+        return self._pool.urlopen(
+            request.method,
+            request.path + "?" + request.query_string,
+            body=request.body,
+            headers=request.headers,
+            timeout=self.timeout,
+            retries=self.retries,
+            assert_same_host=False,
+        )
+
+    def _transport_error(self, request: Request, exc: Exception) -> PusherTransportError:
+        return PusherTransportError(
+            f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
+        )
 
     def close(self) -> None:
         self.pool_manager.clear()

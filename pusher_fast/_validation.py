@@ -137,6 +137,8 @@ def validate_event_name(value: Any) -> str:
 
 
 def validate_app_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     app_id = ensure_text(value, "app_id")
     if not _app_id_re.fullmatch(app_id):
         raise ValueError(f"Invalid app id {app_id!r}: an app id is ASCII digits")

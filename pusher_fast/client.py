@@ -79,7 +79,7 @@ class Pusher:
             self._host = "api.pusherapp.com"
         if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
             raise TypeError(f"port should be an integer, got {port!r}")
-        if port is not None and not 0 < port < 65536:
+        if port is not None and not 0 <= port < 65536:
             raise ValueError(f"port {port} is out of range 1-65535")
         self._port = port or (443 if ssl else 80)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
@@ -95,7 +95,11 @@ class Pusher:
             self._trigger_limit = v.TRIGGER_MAX_DATA_BYTES
             self._batch_limit = v.BATCH_MAX_DATA_BYTES
         else:
-            if not isinstance(max_payload_kb, int) or max_payload_kb <= 0:
+            if (
+                not isinstance(max_payload_kb, int)
+                or isinstance(max_payload_kb, bool)
+                or max_payload_kb <= 0
+            ):
                 raise ValueError(f"max_payload_kb should be a positive int, got {max_payload_kb!r}")
             self._trigger_limit = self._batch_limit = max_payload_kb * 1024
 
@@ -312,10 +316,15 @@ class Pusher:
         out["channel"] = channel
         out["name"] = name
         out["data"] = data
+        # Optional fields that are empty are left out, as trigger() does.
         if event.get("socket_id"):
             out["socket_id"] = v.validate_socket_id(event["socket_id"])
-        if "info" in event and event["info"] is not None:
+        else:
+            out.pop("socket_id", None)
+        if event.get("info"):
             out["info"] = v.join_attributes(event["info"])
+        else:
+            out.pop("info", None)
         return out
 
     def _channels_info_request(self, prefix_filter: Any = None, attributes: Any = ()) -> Request:
@@ -465,8 +474,11 @@ class Pusher:
         official library does.  ``decrypt=True`` replaces the ``data`` of
         events on encrypted channels with the plaintext.
         """
-        key = v.ensure_text(key, "key")
-        signature = v.ensure_text(signature, "signature")
+        try:
+            key = v.ensure_text(key, "key")
+            signature = v.ensure_text(signature, "signature")
+        except ValueError:  # bytes that are not UTF-8: not our key, not a signature
+            return None
         if isinstance(body, str):
             try:
                 raw = body.encode("utf-8")

@@ -325,28 +325,11 @@ class TestSignQuery:
         ],
     )
     def test_wrong_argument_types_are_type_errors(self, impl, call, fallback_checks, request):
-        if impl is _fallback and not fallback_checks:
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="BUG: the fallback Signer does not check argument types as the "
-                    "native one does (accepts key None and bool/float/str timestamps, raises "
-                    "AttributeError for a non-str signature or secret)",
-                )
-            )
         with pytest.raises(TypeError):
             call(impl)
 
     @pytest.mark.parametrize("timestamp", [-1, 2**63, 2**64])
     def test_timestamp_outside_int64_seconds_is_a_value_error(self, impl, timestamp, request):
-        if impl is _fallback:
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="BUG: the fallback Signer signs negative and > 2**63-1 timestamps "
-                    "that the native one refuses with ValueError",
-                )
-            )
         with pytest.raises(ValueError):
             impl.Signer(KEY, SECRET).sign_query("GET", "/p", "", b"", timestamp)
 

