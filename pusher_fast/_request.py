@@ -30,25 +30,31 @@ GET_HEADERS = {"X-Pusher-Library": LIBRARY_HEADER}
 class Request:
     """One signed Pusher HTTP API request."""
 
-    __slots__ = ("body", "client", "method", "params", "path", "query_string")
+    __slots__ = ("_params", "body", "client", "method", "path", "query_string")
 
     def __init__(
         self,
         client: Pusher,
         method: str,
         path: str,
-        params: dict[str, Any],
+        params: dict[str, Any] | None,
         body: bytes,
         query_string: str,
     ) -> None:
         self.client = client
         self.method = method
         self.path = path
-        #: The body's fields (POST) or the call's own query parameters (GET).
-        self.params = params
+        self._params = params
         self.body = body
         #: The signed query, sorted by key, unescaped (as the API signs it).
         self.query_string = query_string
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The body's fields (POST) or the call's own query parameters (GET)."""
+        if self._params is None:  # the fast path skips building it
+            self._params = _json.loads(self.body) if self.body else {}
+        return self._params
 
     @property
     def query_params(self) -> dict[str, str]:

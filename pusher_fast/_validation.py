@@ -64,6 +64,11 @@ def _channel_problem(channel: str) -> str | None:
     return None
 
 
+def channel_is_valid(channel: str) -> bool:
+    """Whether ``validate_channel`` would accept ``channel`` (no ``#`` names)."""
+    return len(channel) <= MAX_CHANNEL_LENGTH and _channel_re.fullmatch(channel) is not None
+
+
 def validate_channel(value: Any) -> str:
     """A channel name one may trigger on (``#server-to-user-`` names included)."""
     if type(value) is str and value in _valid_channels:

@@ -28,6 +28,27 @@ from ._transport import RetriesArg, Urllib3Backend
 if TYPE_CHECKING:
     from .bulk import BulkSender
 
+_PREFIX_CACHE_SIZE = 1024
+_dumps_bytes = _json.dumps_bytes
+
+
+def _fast_data_literal(data: Any, limit: int) -> bytes | None:
+    """``data`` as the JSON string literal of its text plus ``}``, or None to take the
+    general path.  For dict/list data the JSON text comes from orjson once and is
+    escaped with two byte replaces: orjson's output holds no raw control characters,
+    so backslash and quote are all that need escaping."""
+    kind = type(data)
+    if kind is dict or kind is list:
+        text = _dumps_bytes(data)
+        if len(text) > limit:
+            return None
+        return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
+    if kind is str:
+        if len(data) * 4 > limit:
+            return None
+        return _dumps_bytes(data) + b"}"
+    return None
+
 _URL_PATH_RE = re.compile(r"/apps/([0-9]+)/?")
 
 
@@ -104,6 +125,7 @@ class Pusher:
             self._trigger_limit = self._batch_limit = max_payload_kb * 1024
 
         self._signer = Signer(self._key, self._secret)
+        self._fast_prefixes: dict[tuple[str, str], bytes] = {}
         self._events_path = f"/apps/{self._app_id}/events"
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
@@ -244,6 +266,27 @@ class Pusher:
         socket_id: Any = None,
         info: Any = None,
     ) -> Request:
+        # The common case (one known plain channel, no options, str or
+        # dict/list data, default JSON) takes a short path; anything else, and
+        # anything it is unsure of, takes the general one below.
+        if (
+            socket_id is None
+            and info is None
+            and type(channels) is str
+            and type(event_name) is str
+            and self._json_encoder is None
+        ):
+            prefix = self._fast_prefixes.get((channels, event_name))
+            if prefix is None:
+                prefix = self._fast_prefix(channels, event_name)
+            if prefix:
+                literal = _fast_data_literal(data, self._trigger_limit)
+                if literal is not None:
+                    body = prefix + literal
+                    query = self._signer.sign_query(
+                        POST, self._events_path, "", body, round(time.time())
+                    )
+                    return Request(self, POST, self._events_path, None, body, query)
         if isinstance(channels, str):
             channels = [channels]
         elif isinstance(channels, (Mapping, bytes, bytearray)) or not isinstance(
@@ -281,6 +324,27 @@ class Pusher:
         if info:
             params["info"] = v.join_attributes(info)
         return self._signed(POST, self._events_path, "", params)
+
+    def _fast_prefix(self, channel: str, event_name: str) -> bytes:
+        """``{"name":...,"channels":[...],"data":`` for a plain channel, else b"" (cached)."""
+        prefix = b""
+        if (
+            len(event_name) <= v.MAX_EVENT_NAME_LENGTH
+            and not channel.startswith(v.ENCRYPTED_PREFIX)
+            and v.channel_is_valid(channel)
+        ):
+            # Channel names are of an alphabet JSON needs no escapes for.
+            prefix = (
+                b'{"name":'
+                + _json.dumps_bytes(event_name)
+                + b',"channels":["'
+                + channel.encode("ascii")
+                + b'"],"data":'
+            )
+        if len(self._fast_prefixes) >= _PREFIX_CACHE_SIZE:
+            self._fast_prefixes.clear()
+        self._fast_prefixes[(channel, event_name)] = prefix
+        return prefix
 
     def _batch_request(self, batch: Any, already_encoded: bool = False) -> Request:
         if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Iterable):

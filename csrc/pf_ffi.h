@@ -1,0 +1,90 @@
+/* pusher_fast native API: the contract between csrc/ and Python.
+ *
+ * build_ffi.py hands this file to cffi's cdef() with the preprocessor lines
+ * removed, so everything outside them must stay plain declarations.
+ *
+ * Conventions: every input is a pointer plus a length (a NULL pointer is
+ * allowed only with length 0; no length may exceed SIZE_MAX/16 or 2**56);
+ * every output goes to a caller-provided buffer whose size is passed and
+ * checked before anything is written; nothing is allocated; errors are
+ * negative PF_ERR_* codes.  All functions are reentrant and thread-safe
+ * (a pf_hmac_ctx is read-only once initialised), except pf_sha256_use,
+ * which is meant for tests.
+ */
+#ifndef PF_FFI_H
+#define PF_FFI_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    PF_OK = 0,
+    PF_ERR_ARG = -1,            /* NULL pointer with a length, or a length over the limit */
+    PF_ERR_BUFFER = -2,         /* output buffer too small (nothing written) */
+    PF_ERR_TIMESTAMP = -3,      /* timestamp < 0 */
+    PF_ERR_EXTRA_FORM = -4,     /* an extra parameter is not key=value with a non-empty key */
+    PF_ERR_EXTRA_RESERVED = -5, /* an extra parameter uses an auth_* / body_md5 name */
+    PF_ERR_EXTRA_ORDER = -6,    /* extra keys not strictly increasing (bytewise) */
+
+    PF_HMAC_HEX_LEN = 64,
+    PF_SHA256_HEX_LEN = 64,
+    PF_MD5_HEX_LEN = 32,
+    /* sign_query output = PF_SIGN_FIXED_LEN + key_len + digits(timestamp)
+     *                     + (extra_len ? extra_len + 1 : 0) */
+    PF_SIGN_FIXED_LEN = 164,
+    PF_TIMESTAMP_MAX_DIGITS = 19,
+
+    PF_SHA256_PORTABLE = 0,
+    PF_SHA256_SHANI = 1
+};
+
+/* HMAC-SHA256 key schedule: SHA-256 chain values after the ipad and opad
+ * blocks, so each message costs only its own blocks plus one outer block. */
+typedef struct {
+    uint32_t inner[8];
+    uint32_t outer[8];
+} pf_hmac_ctx;
+
+/* Derives ctx from a secret of any length (longer than 64 bytes: hashed first). */
+int pf_hmac_init(pf_hmac_ctx *ctx, const char *secret, size_t secret_len);
+
+/* Lowercase hex HMAC-SHA256(secret, msg) into out[0..64).  Returns 64. */
+int pf_hmac_hex(const pf_hmac_ctx *ctx, const char *msg, size_t msg_len,
+                char *out, size_t out_len);
+
+/* 1 if sig is exactly the lowercase hex HMAC of msg, else 0 (wrong length or
+ * case included); the comparison does not depend on where bytes differ. */
+int pf_hmac_verify(const pf_hmac_ctx *ctx, const char *msg, size_t msg_len,
+                   const char *sig, size_t sig_len);
+
+/* Lowercase hex digests into out.  Return 32 / 64. */
+int pf_md5_hex(const char *data, size_t len, char *out, size_t out_len);
+int pf_sha256_hex(const char *data, size_t len, char *out, size_t out_len);
+
+/* The signed query string of a Pusher REST request:
+ *   auth_key=KEY, auth_signature=HEX, auth_timestamp=TS, auth_version=1.0,
+ *   body_md5=MD5(body) and the `extra` parameters, sorted by key (bytewise)
+ *   and joined with '&', where HEX = HMAC(method "\n" path "\n" the same
+ *   query without auth_signature).  `extra` is "k=v&k=v" already sorted, or
+ *   empty; it is validated here (PF_ERR_EXTRA_*).  Returns the number of
+ *   bytes written to out (no NUL terminator) or a PF_ERR_* code. */
+int64_t pf_sign_query(const pf_hmac_ctx *ctx,
+                      const char *method, size_t method_len,
+                      const char *path, size_t path_len,
+                      const char *key, size_t key_len,
+                      int64_t timestamp,
+                      const char *extra, size_t extra_len,
+                      const char *body, size_t body_len,
+                      char *out, size_t out_len);
+
+/* Exact output size of pf_sign_query for these inputs, or a PF_ERR_* code. */
+int64_t pf_sign_query_size(size_t key_len, int64_t timestamp, size_t extra_len);
+
+/* SHA-256 block implementation in use (PF_SHA256_*).  pf_sha256_use selects
+ * one (-1: the best this CPU offers) and returns it, or -1 if unavailable; it
+ * must not run while other threads hash.  pf_cpu_init picks the best; it runs
+ * automatically at load time where the compiler supports constructors. */
+int pf_sha256_impl(void);
+int pf_sha256_use(int impl);
+void pf_cpu_init(void);
+
+#endif

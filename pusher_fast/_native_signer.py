@@ -1,0 +1,234 @@
+"""The signing contract of ``pusher_fast._fallback``, implemented in C.
+
+Same interface, same bytes out: ``Signer(key, secret)`` with ``sign_query``,
+``hmac_hex`` and ``verify``, and ``md5_hex``.  Importing this module raises
+ImportError when the extension ``pusher_fast._native`` is not built, which is
+how ``pusher_fast._signing`` falls back to the pure-Python path.
+
+Every method checks its arguments here, then crosses into C exactly once.
+C writes into an output buffer that the call owns until it has decoded the
+result: cffi releases the GIL during the call, so no buffer may be shared.
+Buffers are kept in pools (``list.pop``/``list.append`` are atomic), one pool
+per output size, so that the result decodes from a whole bytearray without a
+slice (a copy) first; a fresh ``ffi.from_buffer`` per call would cost more than
+the hashing.  A pool rather than a per-thread buffer also keeps a signal
+handler that signs while another result is being decoded from reusing it.
+
+>>> signer = Signer("278d425bdf160c739803", "7ad3773142a6692b25b8")
+>>> signer.hmac_hex(b"1234.1234:private-foobar")
+'58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+from . import _fallback
+from ._native import ffi, lib
+
+__all__ = ["Signer", "md5_hex", "sha256_backend"]
+
+Buffer = Union[bytes, bytearray, memoryview]
+_Pair = tuple[bytearray, Any]  # a buffer and a cdata pointer into it
+
+_HEX64: int = lib.PF_HMAC_HEX_LEN
+_HEX32: int = lib.PF_MD5_HEX_LEN
+# Signed query length = _FIXED_LEN + len(key) + digits(timestamp) + (len(extra) + 1 if extra).
+_FIXED_LEN: int = lib.PF_SIGN_FIXED_LEN
+_INT64_MAX = (1 << 63) - 1
+# Outputs up to this size are pooled per size (a few hundred sizes at most);
+# longer ones, from unusually long keys or parameters, get a buffer per call.
+_POOLED_MAX = 512
+
+_pools: dict[int, list[_Pair]] = {_HEX64: [], _HEX32: []}
+_pool_hex64 = _pools[_HEX64]
+_pool_hex32 = _pools[_HEX32]
+
+_from_buffer = ffi.from_buffer
+_sign_query = lib.pf_sign_query
+_sign_query_size = lib.pf_sign_query_size
+_hmac_hex = lib.pf_hmac_hex
+_hmac_verify = lib.pf_hmac_verify
+_md5_hex = lib.pf_md5_hex
+
+
+def _new_buffer(size: int) -> _Pair:
+    buf = bytearray(size)
+    return buf, _from_buffer(buf)
+
+
+def _as_bytes(value: object, name: str) -> bytes:
+    """``value`` as bytes if it is a bytes-like object, else TypeError naming it."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
+def _check_str(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+
+
+def _error(rc: int, what: str) -> Exception:
+    if rc == lib.PF_ERR_ARG:
+        return ValueError(f"{what} is too large")
+    return RuntimeError(f"pusher_fast._native failed with code {rc} ({what})")
+
+
+def md5_hex(data: Buffer) -> str:
+    """Lowercase hex MD5 of ``data``.
+
+    >>> md5_hex(b"")
+    'd41d8cd98f00b204e9800998ecf8427e'
+    """
+    if data.__class__ is not bytes:
+        data = _as_bytes(data, "data")
+    try:
+        pair = _pool_hex32.pop()
+    except IndexError:
+        pair = _new_buffer(_HEX32)
+    rc = _md5_hex(data, len(data), pair[1], _HEX32)
+    result = pair[0].decode()
+    _pool_hex32.append(pair)
+    if rc < 0:
+        raise _error(rc, "data")
+    return result
+
+
+def sha256_backend() -> str:
+    """Which SHA-256 code the extension runs: ``"sha-ni"`` or ``"portable"``."""
+    return "sha-ni" if lib.pf_sha256_impl() == lib.PF_SHA256_SHANI else "portable"
+
+
+class Signer:
+    """HMAC-SHA256 signer for one app secret (C extension).
+
+    >>> Signer("278d425bdf160c739803", "7ad3773142a6692b25b8").sign_query(
+    ...     "POST", "/apps/3/events", "", b"{}", 1353088179)[:29]
+    'auth_key=278d425bdf160c739803'
+    """
+
+    __slots__ = ("_ctx", "_key", "_key_bytes", "_key_len", "_pool10", "_size10")
+
+    def __init__(self, key: str, secret: str) -> None:
+        _check_str(key, "key")
+        _check_str(secret, "secret")
+        self._key = key
+        self._key_bytes = key.encode("utf-8")
+        self._key_len = len(self._key_bytes)
+        secret_bytes = secret.encode("utf-8")
+        # The HMAC pads are derived once; each message then costs its own blocks.
+        self._ctx = ffi.new("pf_hmac_ctx *")
+        rc = lib.pf_hmac_init(self._ctx, secret_bytes, len(secret_bytes))
+        if rc < 0:
+            raise _error(rc, "secret")
+        # Length of a signed query without extras for a 10-digit timestamp,
+        # which every Unix time from 2001 to 2286 has.
+        self._size10 = _FIXED_LEN + self._key_len + 10
+        self._pool10 = _pools.setdefault(self._size10, [])
+
+    def __repr__(self) -> str:
+        return f"Signer(key={self._key!r}, secret=<hidden>)"
+
+    def hmac_hex(self, message: Buffer) -> str:
+        """Lowercase hex HMAC-SHA256(secret, message)."""
+        if message.__class__ is not bytes:
+            message = _as_bytes(message, "message")
+        try:
+            pair = _pool_hex64.pop()
+        except IndexError:
+            pair = _new_buffer(_HEX64)
+        rc = _hmac_hex(self._ctx, message, len(message), pair[1], _HEX64)
+        result = pair[0].decode()
+        _pool_hex64.append(pair)
+        if rc < 0:
+            raise _error(rc, "message")
+        return result
+
+    def verify(self, message: Buffer, signature: str) -> bool:
+        """Whether ``signature`` is exactly ``hmac_hex(message)`` (constant time)."""
+        if message.__class__ is not bytes:
+            message = _as_bytes(message, "message")
+        _check_str(signature, "signature")
+        try:
+            given = signature.encode("ascii")
+        except UnicodeEncodeError:
+            return False
+        rc: int = _hmac_verify(self._ctx, message, len(message), given, len(given))
+        if rc < 0:
+            raise _error(rc, "message")
+        return rc == 1
+
+    def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
+        """The complete signed query string; see ``pusher_fast._fallback``."""
+        try:
+            m = method.encode()
+            p = path.encode()
+            e = extra.encode()
+        except AttributeError:
+            _check_str(method, "method")
+            _check_str(path, "path")
+            _check_str(extra, "extra")
+            raise
+        if body.__class__ is not bytes:
+            body = _as_bytes(body, "body")
+        if timestamp.__class__ is not int:
+            timestamp = self._check_timestamp(timestamp)
+        if not e and 999_999_999 < timestamp < 10_000_000_000:
+            # The common case (no extra parameters, a current Unix time): its
+            # output size and buffer pool are looked up once per Signer.
+            size = self._size10
+            pool = self._pool10
+        else:
+            size = self._exact_size(len(e), timestamp, extra)
+            found = _pools.get(size)
+            if found is None:
+                found = _pools.setdefault(size, []) if size <= _POOLED_MAX else []
+            pool = found
+        try:
+            pair = pool.pop()
+        except IndexError:
+            pair = _new_buffer(size)
+        n = _sign_query(
+            self._ctx, m, len(m), p, len(p), self._key_bytes, self._key_len,
+            timestamp, e, len(e), body, len(body), pair[1], size,
+        )  # fmt: skip
+        if n == size:
+            result: str = pair[0].decode()
+            pool.append(pair)
+            return result
+        pool.append(pair)
+        raise self._sign_error(n, extra, timestamp)
+
+    def _exact_size(self, n_extra: int, timestamp: int, extra: str) -> int:
+        if 999_999_999 < timestamp < 10_000_000_000:
+            return self._size10 + n_extra + (n_extra > 0)
+        if not 0 <= timestamp <= _INT64_MAX:
+            raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+        size: int = _sign_query_size(self._key_len, timestamp, n_extra)
+        if size < 0:
+            raise self._sign_error(size, extra, timestamp)
+        return size
+
+    @staticmethod
+    def _check_timestamp(timestamp: object) -> int:
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+            raise TypeError(f"timestamp must be int, not {type(timestamp).__name__}")
+        return int(timestamp)
+
+    @staticmethod
+    def _sign_error(rc: int, extra: str, timestamp: int) -> Exception:
+        if rc == lib.PF_ERR_TIMESTAMP:
+            return ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+        if rc in (lib.PF_ERR_EXTRA_FORM, lib.PF_ERR_EXTRA_RESERVED, lib.PF_ERR_EXTRA_ORDER):
+            # The fallback words the exact complaint; C only says which kind.
+            try:
+                _fallback.validate_extra(extra)
+            except ValueError as exc:
+                return exc
+            return ValueError(f"invalid query parameters {extra!r}")
+        if rc >= 0:
+            return RuntimeError(f"pusher_fast._native wrote {rc} bytes, expected another size")
+        return _error(rc, "request")
