@@ -76,6 +76,27 @@ int64_t pf_sign_query(const pf_hmac_ctx *ctx,
                       const char *body, size_t body_len,
                       char *out, size_t out_len);
 
+/* One endpoint's fixed signing inputs (context, method, path, key), set once,
+ * so each request crosses into C with six arguments instead of fourteen. */
+enum { PF_ENDPOINT_MAX_METHOD = 8, PF_ENDPOINT_MAX_PATH = 480, PF_ENDPOINT_MAX_KEY = 256 };
+typedef struct {
+    pf_hmac_ctx hmac;
+    size_t method_len, path_len, key_len;
+    char method[PF_ENDPOINT_MAX_METHOD];
+    char path[PF_ENDPOINT_MAX_PATH];
+    char key[PF_ENDPOINT_MAX_KEY];
+} pf_endpoint;
+
+/* Copies the inputs into ep (PF_ERR_ARG if one is longer than its PF_ENDPOINT_MAX_*). */
+int pf_endpoint_init(pf_endpoint *ep, const pf_hmac_ctx *ctx,
+                     const char *method, size_t method_len,
+                     const char *path, size_t path_len,
+                     const char *key, size_t key_len);
+
+/* pf_sign_query for ep's method, path and key, with no extra parameters. */
+int64_t pf_endpoint_sign(const pf_endpoint *ep, int64_t timestamp,
+                         const char *body, size_t body_len, char *out, size_t out_len);
+
 /* Exact output size of pf_sign_query for these inputs, or a PF_ERR_* code. */
 int64_t pf_sign_query_size(size_t key_len, int64_t timestamp, size_t extra_len);
 

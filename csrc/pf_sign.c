@@ -392,3 +392,39 @@ int64_t pf_sign_query(const pf_hmac_ctx *ctx,
     hmac_finish_hex(ctx, &s, out + sig_at);
     return (int64_t)(w - out);
 }
+
+/* ---- endpoints -------------------------------------------------------------- */
+
+int pf_endpoint_init(pf_endpoint *ep, const pf_hmac_ctx *ctx,
+                     const char *method, size_t method_len,
+                     const char *path, size_t path_len,
+                     const char *key, size_t key_len)
+{
+    if (ep == NULL || ctx == NULL || !valid_input(method, method_len)
+        || !valid_input(path, path_len) || !valid_input(key, key_len)
+        || method_len > PF_ENDPOINT_MAX_METHOD || path_len > PF_ENDPOINT_MAX_PATH
+        || key_len > PF_ENDPOINT_MAX_KEY)
+        return PF_ERR_ARG;
+    memset(ep, 0, sizeof *ep);
+    ep->hmac = *ctx;
+    ep->method_len = method_len;
+    ep->path_len = path_len;
+    ep->key_len = key_len;
+    if (method_len)
+        memcpy(ep->method, method, method_len);
+    if (path_len)
+        memcpy(ep->path, path, path_len);
+    if (key_len)
+        memcpy(ep->key, key, key_len);
+    return PF_OK;
+}
+
+int64_t pf_endpoint_sign(const pf_endpoint *ep, int64_t timestamp,
+                         const char *body, size_t body_len, char *out, size_t out_len)
+{
+    if (ep == NULL || ep->method_len > PF_ENDPOINT_MAX_METHOD
+        || ep->path_len > PF_ENDPOINT_MAX_PATH || ep->key_len > PF_ENDPOINT_MAX_KEY)
+        return PF_ERR_ARG;
+    return pf_sign_query(&ep->hmac, ep->method, ep->method_len, ep->path, ep->path_len,
+                         ep->key, ep->key_len, timestamp, NULL, 0, body, body_len, out, out_len);
+}

@@ -212,6 +212,41 @@ static void test_sign_worked_example(void)
     free(out);
 }
 
+/* An endpoint signs exactly what pf_sign_query signs, and refuses oversize inputs. */
+static void test_endpoint(void)
+{
+    static const char key[] = "278d425bdf160c739803", secret[] = "7ad3773142a6692b25b8";
+    static char big[PF_ENDPOINT_MAX_PATH + 1];
+    pf_hmac_ctx ctx;
+    pf_endpoint *ep = malloc(sizeof *ep);
+    char a[400], b[400];
+    size_t len;
+    int64_t ra, rb;
+
+    CHECK(pf_hmac_init(&ctx, secret, strlen(secret)) == PF_OK);
+    CHECK(pf_endpoint_init(ep, &ctx, "POST", 4, "/apps/3/events", 14, key, strlen(key)) == PF_OK);
+    for (len = 0; len < 200; len += 7) {
+        char body[200];
+        memset(body, 'x', len);
+        ra = pf_endpoint_sign(ep, 1353088179, body, len, a, sizeof a);
+        rb = pf_sign_query(&ctx, "POST", 4, "/apps/3/events", 14, key, strlen(key), 1353088179,
+                           NULL, 0, body, len, b, sizeof b);
+        CHECK(ra > 0 && ra == rb && memcmp(a, b, (size_t)ra) == 0);
+    }
+    /* too small an output buffer: an error, and nothing written past it */
+    CHECK(pf_endpoint_sign(ep, 1, "", 0, a, 10) == PF_ERR_BUFFER);
+    CHECK(pf_endpoint_sign(ep, -5, "", 0, a, sizeof a) == PF_ERR_TIMESTAMP);
+    CHECK(pf_endpoint_sign(NULL, 1, "", 0, a, sizeof a) == PF_ERR_ARG);
+    memset(big, 'p', sizeof big);
+    CHECK(pf_endpoint_init(ep, &ctx, "POST", 4, big, sizeof big, key, 3) == PF_ERR_ARG);
+    CHECK(pf_endpoint_init(ep, &ctx, "POST", 4, big, PF_ENDPOINT_MAX_PATH, key, 3) == PF_OK);
+    CHECK(pf_endpoint_init(ep, &ctx, "POSTPOSTX", 9, "/", 1, key, 3) == PF_ERR_ARG);
+    CHECK(pf_endpoint_init(ep, &ctx, "", 0, "", 0, "", 0) == PF_OK);
+    CHECK(pf_endpoint_sign(ep, 0, NULL, 0, a, sizeof a) > 0);
+    CHECK(pf_endpoint_init(NULL, &ctx, "", 0, "", 0, "", 0) == PF_ERR_ARG);
+    free(ep);
+}
+
 /* ---- boundaries ------------------------------------------------------------------- */
 
 static void test_bad_arguments(void)
@@ -541,6 +576,7 @@ static void run_all(const char *label, int fuzz_rounds)
     test_md5_vectors();
     test_hmac_vectors();
     test_sign_worked_example();
+    test_endpoint();
     test_bad_arguments();
     cross_check_streaming();
     fuzz_sign(fuzz_rounds);

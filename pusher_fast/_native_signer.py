@@ -212,6 +212,19 @@ class Signer:
             raise self._sign_error(size, extra, timestamp)
         return size
 
+    def endpoint(self, method: str, path: str) -> Endpoint | _fallback.Endpoint:
+        """``sign_query`` bound to ``method`` and ``path`` (no extras), one short C call each."""
+        _check_str(method, "method")
+        _check_str(path, "path")
+        m, p = method.encode(), path.encode()
+        if (
+            len(m) > lib.PF_ENDPOINT_MAX_METHOD
+            or len(p) > lib.PF_ENDPOINT_MAX_PATH
+            or len(self._key_bytes) > lib.PF_ENDPOINT_MAX_KEY
+        ):
+            return _fallback.Endpoint(self, method, path)  # type: ignore[arg-type]
+        return Endpoint(self, m, p)
+
     @staticmethod
     def _check_timestamp(timestamp: object) -> int:
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
@@ -232,3 +245,47 @@ class Signer:
         if rc >= 0:
             return RuntimeError(f"pusher_fast._native wrote {rc} bytes, expected another size")
         return _error(rc, "request")
+
+
+class Endpoint:
+    """One method and path of one signer, prepared in C (``pf_endpoint``)."""
+
+    __slots__ = ("_ep", "_pool10", "_signer", "_size10")
+
+    def __init__(self, signer: Signer, method: bytes, path: bytes) -> None:
+        self._signer = signer
+        self._ep = ffi.new("pf_endpoint *")
+        key = signer._key_bytes
+        rc = lib.pf_endpoint_init(
+            self._ep, signer._ctx, method, len(method), path, len(path), key, len(key)
+        )
+        if rc < 0:
+            raise _error(rc, "endpoint")
+        self._size10 = signer._size10
+        self._pool10 = signer._pool10
+
+    def sign(self, body: Buffer, timestamp: int) -> str:
+        """``Signer.sign_query(method, path, "", body, timestamp)``."""
+        if body.__class__ is not bytes:
+            body = _as_bytes(body, "body")
+        if timestamp.__class__ is int and 999_999_999 < timestamp < 10_000_000_000:
+            size = self._size10
+            pool = self._pool10
+        else:
+            timestamp = Signer._check_timestamp(timestamp)
+            size = self._signer._exact_size(0, timestamp, "")
+            pool = []
+        try:
+            pair = pool.pop()
+        except IndexError:
+            pair = _new_buffer(size)
+        n = _endpoint_sign(self._ep, timestamp, body, len(body), pair[1], size)
+        if n == size:
+            result: str = pair[0].decode()
+            pool.append(pair)
+            return result
+        pool.append(pair)
+        raise self._signer._sign_error(n, "", timestamp)
+
+
+_endpoint_sign = lib.pf_endpoint_sign

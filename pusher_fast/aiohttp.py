@@ -129,7 +129,7 @@ class AsyncPusher(Pusher):
     async def terminate_user_connections(self, user_id: str) -> Any:
         return await self._send(self._terminate_request(user_id))
 
-    def bulk(self, **options: Any) -> AsyncBulkSender:
+    def bulk(self, **options: Any) -> AsyncBulkSender:  # type: ignore[override]
         """An :class:`AsyncBulkSender` (``async with client.bulk() as sender``)."""
         return AsyncBulkSender(self, **options)
 

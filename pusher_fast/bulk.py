@@ -171,10 +171,8 @@ class _EventEncoder:
         """A signed batch_events request for ``items`` (signed afresh on every try)."""
         client = self.client
         body = b'{"batch":[' + b",".join(item[0] for item in items) + b"]}"
-        query = client._signer.sign_query(POST, client._batch_path, "", body, round(time.time()))
-        return Request(
-            client, POST, client._batch_path, {"batch": [i[1] for i in items]}, body, query
-        )
+        query = client._sign_batch(body, round(time.time()))
+        return Request(client, POST, client._batch_path, None, body, query)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None) -> float:

@@ -49,6 +49,7 @@ def _fast_data_literal(data: Any, limit: int) -> bytes | None:
         return _dumps_bytes(data) + b"}"
     return None
 
+
 _URL_PATH_RE = re.compile(r"/apps/([0-9]+)/?")
 
 
@@ -130,6 +131,8 @@ class Pusher:
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
         self._base_url = f"{self.scheme}://{self._host}:{self._port}"
+        self._sign_events = self._signer.endpoint(POST, self._events_path).sign
+        self._sign_batch = self._signer.endpoint(POST, self._batch_path).sign
 
         if backend is None:
             self.http: Any = Urllib3Backend(self, retries=retries, **backend_options)
@@ -283,9 +286,7 @@ class Pusher:
                 literal = _fast_data_literal(data, self._trigger_limit)
                 if literal is not None:
                     body = prefix + literal
-                    query = self._signer.sign_query(
-                        POST, self._events_path, "", body, round(time.time())
-                    )
+                    query = self._sign_events(body, round(time.time()))
                     return Request(self, POST, self._events_path, None, body, query)
         if isinstance(channels, str):
             channels = [channels]
@@ -354,7 +355,11 @@ class Pusher:
             if not isinstance(event, Mapping):
                 raise TypeError(f"batch[{index}] should be a dict, got {type(event).__name__}")
             events.append(self._batch_event(index, event, already_encoded))
-        return self._signed(POST, self._batch_path, "", {"batch": events})
+        params = {"batch": events}
+        body = self._body(params)
+        return Request(
+            self, POST, self._batch_path, params, body, self._sign_batch(body, round(time.time()))
+        )
 
     def _batch_event(self, index: int, event: Mapping[str, Any], already_encoded: bool) -> Any:
         for field in ("channel", "name", "data"):

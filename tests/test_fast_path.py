@@ -16,7 +16,9 @@ NAME = st.text(min_size=0, max_size=60)
 SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=30)
 DATA = st.recursive(
     SCALAR | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -33,7 +35,9 @@ def client(monkeypatch: pytest.MonkeyPatch) -> pusher_fast.Pusher:
 
 
 @settings(max_examples=300, deadline=None)
-@given(channel=CHANNEL, name=NAME, data=DATA | st.dictionaries(st.text(max_size=5), DATA, max_size=3))
+@given(
+    channel=CHANNEL, name=NAME, data=DATA | st.dictionaries(st.text(max_size=5), DATA, max_size=3)
+)
 def test_fast_body_equals_general_body(channel: str, name: str, data: object) -> None:
     client = pusher_fast.Pusher("3", "278d425bdf160c739803", "7ad3773142a6692b25b8")
     request = client._trigger_request(channel, name, data)
@@ -46,7 +50,9 @@ def test_fast_body_equals_general_body(channel: str, name: str, data: object) ->
 
 def test_fast_path_still_signs_the_worked_vector(client: pusher_fast.Pusher) -> None:
     request = client._trigger_request("project-3", "foo", {"some": "data"})
-    assert request.body == b'{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}'
+    assert (
+        request.body == b'{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}'
+    )
     assert "auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c" in (
         request.query_string
     )
