@@ -585,3 +585,35 @@ def test_implementation_switch_reports_truthfully() -> None:
         assert lib.pf_sha256_impl() == best
     finally:
         lib.pf_sha256_use(before)
+
+
+# ---- endpoints (the trigger/batch hot path) ------------------------------------
+
+
+@PROPERTY
+@given(
+    key=texts,
+    secret=secrets,
+    method=methods,
+    path=paths,
+    body=bodies(),
+    timestamp=timestamps,
+)
+@example(key=KEY, secret=SECRET, method="POST", path="/apps/3/events", body=TRIGGER_BODY,
+         timestamp=1353088179)  # fmt: skip
+@example(key="k" * 300, secret=SECRET, method="POST", path="/p" * 300, body=b"", timestamp=5)
+def test_endpoint_sign_matches_sign_query(
+    sha_impl: int, key: str, secret: str, method: str, path: str, body: bytes, timestamp: int
+) -> None:
+    fast, slow = both(key, secret)
+    expected = slow.sign_query(method, path, "", body, timestamp)
+    assert slow.endpoint(method, path).sign(body, timestamp) == expected
+    assert fast.endpoint(method, path).sign(body, timestamp) == expected
+
+
+@pytest.mark.parametrize("signer_cls", [native.Signer, _fallback.Signer], ids=["native", "python"])
+@pytest.mark.parametrize("timestamp", [-1, 2**63, True, 1.5, "1"])
+def test_endpoint_refuses_bad_timestamps(signer_cls, timestamp) -> None:  # type: ignore[no-untyped-def]
+    endpoint = signer_cls(KEY, SECRET).endpoint("POST", "/apps/3/events")
+    with pytest.raises((TypeError, ValueError)):
+        endpoint.sign(b"{}", timestamp)
