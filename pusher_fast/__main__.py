@@ -274,6 +274,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("serve", "demo"):
+        # Their options belong to pusher_fast.testing's own parsers.
+        return cmd_testing(argparse.Namespace(command=argv[0], rest=argv[1:]), sys.stdout)
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args, sys.stdout))
