@@ -39,6 +39,13 @@ _STALE = (
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 
 
+class PusherRetry(Retry):
+    """urllib3's Retry, but ``Retry-After`` only makes 429 and 503 retryable
+    (urllib3 also retries 413 when it carries one; a payload too large stays so)."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset((429, 503))
+
+
 def make_retry(retries: RetriesArg) -> Retry | bool:
     """``urllib3.Retry`` for the client's ``retries=`` argument (``False``: none)."""
     if retries is None or retries is False or retries == 0:
@@ -49,7 +56,7 @@ def make_retry(retries: RetriesArg) -> Retry | bool:
         retries = 3
     if not isinstance(retries, int) or retries < 0:
         raise TypeError(f"retries should be a non-negative int or a urllib3.Retry, got {retries!r}")
-    return Retry(
+    return PusherRetry(
         total=retries,
         connect=retries,
         read=retries,
@@ -129,10 +136,13 @@ class Urllib3Backend:
         request before any byte of answer: that one request goes out once more,
         on a new connection, when retries are off.
         """
+        # Only a kept-alive connection can be stale: note whether one was idle.
+        reused = not self._proxied and self._idle_connections() > 0
         try:
             response = self._urlopen(request)
         except ProtocolError as exc:
-            if self.retries is not False or not isinstance(exc.__context__ or exc.args[-1], _STALE):
+            stale = isinstance(exc.__context__ or exc.args[-1], _STALE)
+            if not (stale and reused and self.retries is False):
                 raise self._transport_error(request, exc) from exc
             try:
                 response = self._urlopen(request)
@@ -141,6 +151,12 @@ class Urllib3Backend:
         except Urllib3HTTPError as exc:
             raise self._transport_error(request, exc) from exc
         return response.status, response.data, response.headers
+
+    def _idle_connections(self) -> int:
+        idle = getattr(self._pool, "pool", None)  # urllib3's LIFO of connections / None
+        if idle is None:
+            return 0
+        return sum(1 for conn in list(idle.queue) if conn is not None)
 
     def _urlopen(self, request: Request) -> urllib3.BaseHTTPResponse:
         if self._proxied:

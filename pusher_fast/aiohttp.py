@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 from yarl import URL
@@ -25,10 +25,13 @@ from .bulk import (
     BulkReport,
     FailedEvent,
     Outcome,
+    _check_options,
     _EventEncoder,
     _Item,
+    _log,
     backoff_delay,
     classify,
+    error_outcome,
 )
 from .client import Pusher
 from .errors import PusherError, PusherTransportError
@@ -43,20 +46,37 @@ class AsyncIOBackend:
     """
 
     def __init__(
-        self, client: Pusher, *, limit: int = 100, session: aiohttp.ClientSession | None = None
+        self,
+        client: Pusher,
+        *,
+        limit: int = 100,
+        session: aiohttp.ClientSession | None = None,
+        retries: object = None,
     ) -> None:
+        if retries:
+            raise TypeError(
+                "AsyncIOBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
+                "which retries with backoff and accounts for every event"
+            )
         self.client = client
         self._limit = limit
         self._session = session
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=client.timeout)
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
+        loop = asyncio.get_running_loop()
+        if session is not None and self._owns_session and self._loop is not loop:
+            # A session belongs to the loop that made it (asyncio.run() twice,
+            # say): the old loop is gone with its connections; start afresh.
+            session = None
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30)
             session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             self._session = session
+            self._loop = loop
             self._owns_session = True
         return session
 
@@ -153,7 +173,7 @@ class AsyncBulkSender:
 
     ``await sender.add(...)`` waits while the queue is full; ``await
     sender.close()`` (or leaving ``async with``) flushes and returns the
-    :class:`~pusher_fast.bulk.BulkReport`.
+    :class:`~pusher_fast.bulk.BulkReport`, final when it returns.
     """
 
     def __init__(
@@ -167,12 +187,9 @@ class AsyncBulkSender:
         backoff_base: float = 0.1,
         backoff_max: float = 10.0,
         shutdown_timeout: float = 30.0,
+        on_failure: Callable[[FailedEvent], None] | None = None,
     ) -> None:
-        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
-            raise ValueError(
-                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
-                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
-            )
+        _check_options(batch_size, concurrency, max_queue, retries)
         self.client = client
         self._encoder = _EventEncoder(client)
         self.batch_size = batch_size
@@ -180,8 +197,11 @@ class AsyncBulkSender:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.shutdown_timeout = shutdown_timeout
+        self._on_failure = on_failure
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
+        # Unbounded, so close() can always post its stop markers; _slots bounds events.
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(max_queue)
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[int, list[_Item]] = {}
         self._closed = False
@@ -208,33 +228,42 @@ class AsyncBulkSender:
         items = self._encoder.encode(
             channels if channels is not None else channel, name, data, socket_id
         )
-        self.report.submitted += len(items)
         for item in items:
-            await self._queue.put(item)
+            await self._slots.acquire()  # cancelled here: this item was never submitted
+            self.report.submitted += 1
+            if self._closed:
+                self._slots.release()
+                self._fail([item], "not sent: the sender was closed while it waited for room")
+            else:
+                self._queue.put_nowait(item)
         return len(items)
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet taken by a worker (approximate while closing)."""
+        return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
 
     async def close(self, timeout: float | None = None) -> BulkReport:
         if not self._closed:
             self._closed = True
             self._start()
             for _ in self._workers:
-                await self._queue.put(_STOP)
+                self._queue.put_nowait(_STOP)
         limit = self.shutdown_timeout if timeout is None else timeout
         _, pending = await asyncio.wait(self._workers, timeout=limit)
         if pending:
             self._abandon.set()
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is not _STOP:
-                    self._fail([item], "not sent: shutdown timed out", None, 0)
+            self._drain("not sent: shutdown timed out")
+            # Unlike threads, tasks can be stopped: requests on the wire are
+            # cancelled now and their batches reported as possibly delivered.
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for items in self._in_flight.values():
-                self._fail(
-                    items, "in flight when shutdown timed out: may have been delivered", None, 1
-                )
+            stuck = list(self._in_flight.values())
             self._in_flight.clear()
+            for items in stuck:
+                self._fail(items, "in flight when shutdown timed out: may have been delivered")
+        self._drain("not sent: the sender was closed")
         self.report.elapsed = time.monotonic() - self._started
         return self.report
 
@@ -245,39 +274,47 @@ class AsyncBulkSender:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _drain(self, reason: str) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP:
+                self._slots.release()
+                self._fail([item], reason)
+
     async def _work(self, ident: int) -> None:
         stop = False
         while not stop:
             item = await self._queue.get()
             if item is _STOP:
                 return
+            self._slots.release()
             items = [item]
             while len(items) < self.batch_size and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is _STOP:
                     stop = True
                     break
+                self._slots.release()
                 items.append(item)
             self._in_flight[ident] = items
             try:
-                await self._send(items)
+                await self._send(ident, items)
             except asyncio.CancelledError:
                 raise  # close() reports the in-flight batch
             except Exception as exc:
-                self._fail(items, f"unexpected error: {exc!r}", None, 1)
-            self._in_flight.pop(ident, None)
+                self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
-    async def _send(self, items: list[_Item]) -> None:
+    async def _send(self, ident: int, items: list[_Item]) -> None:
         attempt = 0
         while True:
             attempt += 1
             outcome = await self._attempt(items)
             self.report.requests += 1
             if outcome.delivered:
-                self.report.delivered += len(items)
+                self._settle(ident, items, True, "", None, attempt)
                 return
             if not outcome.retryable or attempt > self.retries:
-                self._fail(items, outcome.reason, outcome.status, attempt)
+                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
                 return
             self.report.retries += 1
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
@@ -285,10 +322,26 @@ class AsyncBulkSender:
                 await asyncio.wait_for(self._abandon.wait(), delay)
             except asyncio.TimeoutError:
                 continue
-            self._fail(
-                items, f"not sent: shutdown timed out ({outcome.reason})", outcome.status, attempt
-            )
+            reason = f"not sent: shutdown timed out ({outcome.reason})"
+            self._settle(ident, items, False, reason, outcome.status, attempt)
             return
+
+    def _settle(
+        self,
+        ident: int,
+        items: list[_Item],
+        delivered: bool,
+        reason: str,
+        status: int | None,
+        attempts: int,
+    ) -> None:
+        if self._in_flight.get(ident) is not items:
+            return  # close() already reported it
+        del self._in_flight[ident]
+        if delivered:
+            self.report.delivered += len(items)
+        else:
+            self._fail(items, reason, status, attempts)
 
     async def _attempt(self, items: list[_Item]) -> Outcome:
         request = self._encoder.request(items)
@@ -299,14 +352,20 @@ class AsyncBulkSender:
                 return classify(status, body, headers)
             await http.send_request(request)
             return Outcome(True, 200, "", False)
-        except PusherTransportError as exc:
-            return Outcome(False, None, f"transport: {exc}", True)
         except PusherError as exc:
-            status = getattr(exc, "status", None) or 400
-            return Outcome(False, status, str(exc), False)
+            return error_outcome(exc)
 
-    def _fail(self, items: list[_Item], reason: str, status: int | None, attempts: int) -> None:
-        self.report.failed.extend(FailedEvent(i[1], reason, status, attempts) for i in items)
+    def _fail(
+        self, items: list[_Item], reason: str, status: int | None = None, attempts: int = 0
+    ) -> None:
+        failures = [FailedEvent(i[1], reason, status, attempts) for i in items]
+        self.report.failed.extend(failures)
+        if self._on_failure is not None:
+            for failure in failures:
+                try:
+                    self._on_failure(failure)
+                except Exception:
+                    _log.exception("pusher_fast: on_failure callback raised")
 
 
 __all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher"]

@@ -25,6 +25,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import queue
 import random
 import threading
@@ -40,6 +41,8 @@ from .errors import PusherError, PusherTransportError
 
 if TYPE_CHECKING:
     from .client import Pusher
+
+_log = logging.getLogger("pusher_fast.bulk")
 
 #: Statuses worth another try: the service did not take the request.
 RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
@@ -191,6 +194,12 @@ class BulkSender:
     events waiting before :meth:`add` blocks, ``retries`` further attempts per
     batch, backoff from ``backoff_base`` doubling up to ``backoff_max``
     seconds, and ``shutdown_timeout`` seconds for :meth:`close` to finish.
+    ``on_failure`` is called with each :class:`FailedEvent` as it fails (its
+    exceptions are logged, never allowed to disturb the account).
+
+    The account is final when :meth:`close` returns: every event that
+    :meth:`add` accepted is counted in ``report.delivered`` or listed in
+    ``report.failed``, exactly once.
     """
 
     def __init__(
@@ -206,11 +215,7 @@ class BulkSender:
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
     ) -> None:
-        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
-            raise ValueError(
-                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
-                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
-            )
+        _check_options(batch_size, concurrency, max_queue, retries)
         self.client = client
         self._encoder = _EventEncoder(client)
         self.batch_size = batch_size
@@ -219,8 +224,11 @@ class BulkSender:
         self.backoff_max = backoff_max
         self.shutdown_timeout = shutdown_timeout
         self._on_failure = on_failure
-        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
-        self._lock = threading.Lock()
+        # The queue itself is unbounded so that close() can always post its
+        # stop markers; ``_slots`` bounds the events waiting in it.
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(max_queue)
+        self._lock = threading.Lock()  # the report, _in_flight, _closed
         self._abandon = threading.Event()
         self._closed = False
         self._in_flight: dict[int, list[_Item]] = {}
@@ -247,17 +255,26 @@ class BulkSender:
         """Queue one event (fanned out per channel); returns how many batch events it made.
 
         Blocks while the queue is full.  Raises ValueError/TypeError for bad
-        input, and RuntimeError after :meth:`close`.
+        input, and RuntimeError after :meth:`close`.  An event still waiting
+        for room when the sender is closed is reported failed.
         """
         if self._closed:
             raise RuntimeError("BulkSender is closed")
         items = self._encoder.encode(
             channels if channels is not None else channel, name, data, socket_id
         )
-        with self._lock:
-            self.report.submitted += len(items)
         for item in items:
-            self._queue.put(item)
+            acquired = self._slots.acquire(timeout=0.1)
+            while not acquired and not self._closed:
+                acquired = self._slots.acquire(timeout=0.1)
+            with self._lock:
+                self.report.submitted += 1
+                if acquired and not self._closed:
+                    self._queue.put(item)
+                    continue
+            if acquired:
+                self._slots.release()
+            self._fail([item], "not sent: the sender was closed while it waited for room", None, 0)
         return len(items)
 
     def add_many(self, events: Iterable[Mapping[str, Any]]) -> int:
@@ -274,9 +291,16 @@ class BulkSender:
         return total
 
     def close(self, timeout: float | None = None) -> BulkReport:
-        """Send what is queued and stop; past ``timeout`` report the rest failed."""
-        if not self._closed:
+        """Send what is queued and stop; past ``timeout`` report the rest failed.
+
+        Returns once every worker has finished, or at the latest ``timeout``
+        plus twice the client's timeout plus a second (for requests already
+        on the wire); the report is final then.
+        """
+        with self._lock:
+            first = not self._closed
             self._closed = True
+        if first:
             for _ in self._workers:
                 self._queue.put(_STOP)
         limit = self.shutdown_timeout if timeout is None else timeout
@@ -290,12 +314,13 @@ class BulkSender:
             for worker in self._workers:
                 worker.join(max(0.0, grace - time.monotonic()))
             with self._lock:
-                stuck = list(self._in_flight.items())
-                self._in_flight.clear()
-            for _, items in stuck:
+                stuck = list(self._in_flight.values())
+                self._in_flight.clear()  # a late answer is no longer counted
+            for items in stuck:
                 self._fail(
                     items, "in flight when shutdown timed out: may have been delivered", None, 1
                 )
+        self._drain("not sent: the sender was closed")  # nothing can remain unaccounted
         self.report.elapsed = time.monotonic() - self._started
         return self.report
 
@@ -308,24 +333,37 @@ class BulkSender:
     @property
     def pending(self) -> int:
         """Events queued and not yet taken by a worker."""
-        return self._queue.qsize()
+        return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
 
     # -- worker side -------------------------------------------------------------
 
     def _drain(self, reason: str) -> None:
+        """Report every queued event failed; stop markers are put back for the workers."""
+        stops = 0
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
-            if item is not _STOP:
+                break
+            if item is _STOP:
+                stops += 1
+            else:
+                self._slots.release()
                 self._fail([item], reason, None, 0)
+        for _ in range(stops):
+            self._queue.put(_STOP)
+
+    def _take(self) -> Any:
+        item = self._queue.get()
+        if item is not _STOP:
+            self._slots.release()
+        return item
 
     def _work(self) -> None:
         ident = threading.get_ident()
         stop = False
         while not stop:
-            item = self._queue.get()
+            item = self._take()
             if item is _STOP:
                 return
             items = [item]
@@ -337,45 +375,57 @@ class BulkSender:
                 if item is _STOP:
                     stop = True
                     break
+                self._slots.release()
                 items.append(item)
             with self._lock:
                 self._in_flight[ident] = items
             try:
-                self._send(items)
+                self._send(ident, items)
             except BaseException as exc:  # never lose a batch, whatever happened
-                self._fail(items, f"unexpected error: {exc!r}", None, 1)
-            finally:
-                with self._lock:
-                    self._in_flight.pop(ident, None)
+                self._settle(ident, items, None, f"unexpected error: {exc!r}", None, 1)
 
-    def _send(self, items: list[_Item]) -> None:
+    def _send(self, ident: int, items: list[_Item]) -> None:
         attempt = 0
         while True:
             if self._abandon.is_set():
-                self._fail(items, "not sent: shutdown timed out", None, attempt)
+                self._settle(ident, items, None, "not sent: shutdown timed out", None, attempt)
                 return
             attempt += 1
             outcome = self._attempt(items)
             with self._lock:
                 self.report.requests += 1
             if outcome.delivered:
-                with self._lock:
-                    self.report.delivered += len(items)
+                self._settle(ident, items, outcome, "", None, attempt)
                 return
             if not outcome.retryable or attempt > self.retries:
-                self._fail(items, outcome.reason, outcome.status, attempt)
+                self._settle(ident, items, None, outcome.reason, outcome.status, attempt)
                 return
             with self._lock:
                 self.report.retries += 1
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
             if self._abandon.wait(delay):
-                self._fail(
-                    items,
-                    f"not sent: shutdown timed out ({outcome.reason})",
-                    outcome.status,
-                    attempt,
-                )
+                reason = f"not sent: shutdown timed out ({outcome.reason})"
+                self._settle(ident, items, None, reason, outcome.status, attempt)
                 return
+
+    def _settle(
+        self,
+        ident: int,
+        items: list[_Item],
+        delivered: Outcome | None,
+        reason: str,
+        status: int | None,
+        attempts: int,
+    ) -> None:
+        """Record a batch's outcome once: not if close() already reported it."""
+        with self._lock:
+            if self._in_flight.get(ident) is not items:
+                return
+            del self._in_flight[ident]
+            if delivered is not None:
+                self.report.delivered += len(items)
+                return
+        self._fail(items, reason, status, attempts)
 
     def _attempt(self, items: list[_Item]) -> Outcome:
         request = self._encoder.request(items)
@@ -386,11 +436,8 @@ class BulkSender:
                 return classify(status, body, headers)
             http.send_request(request)  # a user's backend: only exceptions tell
             return Outcome(True, 200, "", False)
-        except PusherTransportError as exc:
-            return Outcome(False, None, f"transport: {exc}", True)
         except PusherError as exc:
-            status = getattr(exc, "status", None) or 400
-            return Outcome(False, status, str(exc), status in RETRYABLE_STATUSES)
+            return error_outcome(exc)
 
     def _fail(self, items: list[_Item], reason: str, status: int | None, attempts: int) -> None:
         failures = [FailedEvent(item[1], reason, status, attempts) for item in items]
@@ -398,4 +445,23 @@ class BulkSender:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
             for failure in failures:
-                self._on_failure(failure)
+                try:
+                    self._on_failure(failure)
+                except Exception:
+                    _log.exception("pusher_fast: on_failure callback raised")
+
+
+def _check_options(batch_size: int, concurrency: int, max_queue: int, retries: int) -> None:
+    if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
+        raise ValueError(
+            "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
+            f"{batch_size}, {concurrency}, {max_queue}, {retries}"
+        )
+
+
+def error_outcome(exc: PusherError) -> Outcome:
+    """The outcome of an attempt that raised (transport failure or an API error status)."""
+    if isinstance(exc, PusherTransportError):
+        return Outcome(False, None, f"transport: {exc}", True)
+    status = exc.status or 400
+    return Outcome(False, status, str(exc), status in RETRYABLE_STATUSES)

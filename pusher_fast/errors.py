@@ -14,17 +14,26 @@ from __future__ import annotations
 class PusherError(Exception):
     """Base class of every error the Pusher HTTP API or its transport reports."""
 
+    #: The HTTP status the API answered with (None: no answer).
+    status: int | None = None
+
 
 class PusherBadRequest(PusherError):
     """The API answered 400: the request was malformed or broke a limit."""
+
+    status = 400
 
 
 class PusherBadAuth(PusherError):
     """The API answered 401: the key, signature or timestamp was refused."""
 
+    status = 401
+
 
 class PusherForbidden(PusherError):
     """The API answered 403: the app is disabled or over its quota."""
+
+    status = 403
 
 
 class PusherBadStatus(PusherError):

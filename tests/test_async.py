@@ -308,12 +308,6 @@ def test_backend_option_works_like_the_official_aiohttp_backend(server):
     assert isinstance(error_ours, pusher_fast.errors.PusherBadRequest)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AsyncIOBackend keeps its aiohttp session across event loops; a second "
-    "asyncio.run() reuses a session bound to the first (closed) loop and fails with "
-    "'Event loop is closed'; the official backend (a session per call) works",
-)
 def test_backend_works_across_event_loops(server):
     client = pusher_fast.Pusher(**server.client_kwargs(), backend=AsyncIOBackend)
     assert asyncio.run(client.trigger("c", "e", {})) == {}
@@ -516,12 +510,6 @@ def test_async_bulk_replay_failed_events(server):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AsyncBulkSender.add() counts report.submitted before awaiting queue.put(); "
-    "an add() cancelled while blocked on a full queue (e.g. asyncio.wait_for) leaves an "
-    "event counted as submitted that is never sent nor failed",
-)
 def test_async_bulk_cancelled_add_keeps_the_account(server):
     server.default = Reply(hold=True)
 
@@ -540,12 +528,6 @@ def test_async_bulk_cancelled_add_keeps_the_account(server):
     assert report.submitted == report.delivered + len(report.failed), report.as_dict()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AsyncBulkSender.close() awaits queue.put(_STOP) on the bounded queue before "
-    "its shutdown_timeout starts; with a full queue and a stalled server it blocks "
-    "for the whole retry schedule",
-)
 def test_async_bulk_close_with_a_full_queue_honours_shutdown_timeout(server):
     server.default = Reply(hold=True)
 

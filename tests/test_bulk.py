@@ -317,12 +317,6 @@ def test_short_shutdown_timeout_reports_the_rest_failed(server):
     assert_account(report, server, {("c", i) for i in range(50)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after a shutdown timeout close() drains the _STOP sentinels with the queue, "
-    "so workers block forever in queue.get(): close() always waits the whole grace "
-    "(shutdown_timeout + 2*timeout + 1 s) and the worker threads leak",
-)
 def test_close_returns_once_in_flight_requests_end_and_leaves_no_threads(server):
     # The server never answers: in-flight requests end with the 1 s client read timeout.
     server.default = Reply(hold=True)
@@ -341,12 +335,6 @@ def test_close_returns_once_in_flight_requests_end_and_leaves_no_threads(server)
     assert took < 2.0, f"close() took {took:.1f}s; in-flight requests timed out after 1 s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: close() puts one _STOP per worker into the bounded queue with a blocking "
-    "put(); when the queue is full and the server stalls, close() blocks (here for the "
-    "whole retry schedule) instead of honouring shutdown_timeout",
-)
 def test_close_with_a_full_queue_honours_shutdown_timeout(server):
     server.default = Reply(hold=True)
     client = make_client(server, timeout=1)
@@ -371,12 +359,6 @@ def test_close_with_a_full_queue_honours_shutdown_timeout(server):
     assert report.submitted == 6 == report.delivered + len(report.failed), report.as_dict()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when a request outlives close()'s grace, close() reports its batch failed "
-    "('may have been delivered') but the worker keeps running and later adds the same "
-    "batch to report.delivered: the report changes after close() and counts it twice",
-)
 def test_report_is_final_when_close_returns(server):
     # The response trickles in one byte every 0.35 s: each read is within the 0.5 s timeout,
     # the whole response takes ~3.5 s, longer than close()'s grace (0.2 + 2*0.5 + 1 = 2.2 s).
@@ -394,11 +376,6 @@ def test_report_is_final_when_close_returns(server):
     assert (report.delivered, len(report.failed)) == at_close
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an add() blocked on a full queue can put its item after close()'s _STOP "
-    "sentinel; the worker stops first and the item is neither sent nor reported failed",
-)
 def test_add_racing_close_loses_no_event(server):
     server.default = Reply(hold=True)
     sender = make_client(server).bulk(concurrency=1, max_queue=1, shutdown_timeout=5)
@@ -455,12 +432,6 @@ def test_on_failure_is_called_once_per_failed_event(server):
     assert_account(report, server, {("c", i) for i in range(25)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exception from on_failure escapes _fail() inside _send(); _work() then "
-    "reports the same batch failed again and calls on_failure again, which raises out of "
-    "the worker thread: events are counted twice and the queued rest is lost",
-)
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_on_failure_exception_does_not_break_the_account(server):
     server.default = Reply(400, b"bad")
@@ -546,11 +517,6 @@ def test_user_backend_success_and_failure(server):
 
 
 @pytest.mark.parametrize("status", [401, 403])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with a backend without send_raw, BulkSender._attempt takes the status from "
-    "exc.status, which only PusherBadStatus has: 401/403 are reported as status 400",
-)
 def test_user_backend_failure_keeps_the_status(server, status):
     client = make_client(server, backend=SendRequestOnly)
     server.default = Reply(status, b"no")

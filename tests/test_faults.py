@@ -135,13 +135,6 @@ def test_bulk_connection_resets_fail_as_transport_errors(server):
     assert 3 <= len(server.requests) <= 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Urllib3Backend.send_raw resends a request after any reset/close-without-answer "
-    "(meant for stale keep-alive connections) even on a fresh connection; under the bulk "
-    "sender every attempt then becomes two requests: retries=2 gives 6 requests while "
-    "report.requests and FailedEvent.attempts say 3",
-)
 def test_bulk_retries_bound_the_requests_on_resets(server):
     server.default = Reset()
     report = send(server, retries=2)
@@ -302,12 +295,6 @@ def test_client_retries_are_off_by_default(server, fault, error):
 
 
 @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with retries off, Urllib3Backend.send_raw resends after a reset / close "
-    "without answer even when the connection was fresh (not a stale keep-alive one); a "
-    "server that processed the request and then dropped the connection gets it twice",
-)
 def test_client_does_not_resend_on_a_fresh_connection(server, fault):
     server.default = fault
     client = client_for(server)
@@ -405,12 +392,6 @@ def test_client_never_retries_client_errors(server, status, error):
     assert len(server.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: make_retry() keeps urllib3's respect_retry_after_header for its "
-    "RETRY_AFTER_STATUS_CODES (413, 429, 503): a 413 carrying Retry-After is retried "
-    "although 413 is not in status_forcelist and can never succeed",
-)
 def test_client_does_not_retry_413_even_with_retry_after(server):
     server.default = Reply(413, b"too big", {"Retry-After": "0"})
     client = client_for(server, retries=3)

@@ -976,7 +976,7 @@ class TestCommandLine:
 
         assert demo(["--client", "official", "--events", "200"]) == 0
         out = capsys.readouterr().out
-        assert "Sent 200 events in 20 batch requests" in out
+        assert "Sent 200 events through 20 trigger_batch calls of 10" in out
         assert "Server accepted 200 events (all)" in out
         assert "signature verifies" in out
         assert "forged signature -> None" in out

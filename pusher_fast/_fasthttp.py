@@ -1,0 +1,399 @@
+"""A lean keep-alive transport on the standard library's ``http.client``.
+
+``HTTPClientBackend`` sends a request with ONE ``sendall`` of bytes it prepared
+itself (the request head is built once per endpoint, only the signed query and
+the Content-Length change per request) and reads the answer with
+``http.client.HTTPResponse``: the status line, headers, Content-Length,
+chunked bodies, ``Connection: close`` and HTTP/1.0 are all http.client's
+parsing, not ours.  Connections are kept alive in a small thread-safe LIFO
+pool (``maxsize`` idle connections are kept; more are opened when all are
+busy and closed when they come back), with TCP_NODELAY.  HTTPS uses
+``ssl.create_default_context()`` (certificates and host names verified, the
+system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).  The
+timeout is ``client.timeout`` seconds for connecting and for each read.
+
+A request that got no answer (refused, reset, timed out, TLS failure) raises
+``PusherTransportError``; the connection it used is discarded.  There are no
+retries, with one exception: a kept-alive connection that the server closed
+while it sat idle (idle timeouts; soketi closes after every answer) fails
+before any byte of answer arrives.  When that happens on a connection that
+already served a request, the request is sent once more on a new connection
+(the server closed before reading it, so it was not processed) and
+``stale_resends`` counts it.  A fresh connection is never resent on, nor is a
+request after a timeout or after part of an answer arrived.
+
+Which transport a client gets: :func:`default_backend` returns an
+``HTTPClientBackend`` normally, and the urllib3 transport
+(:class:`~pusher_fast._transport.Urllib3Backend`) when
+
+- a proxy applies (``https_proxy`` / ``http_proxy`` for the client's scheme,
+  and the host is not in ``no_proxy``): this module does not speak to proxies;
+- ``retries=`` asks for retries (a count above 0, ``True`` or a
+  ``urllib3.Retry``): retries with backoff and ``Retry-After`` are urllib3's;
+- ``pool_manager=`` is given, or any option other than ``maxsize``,
+  ``ca_certs`` and ``retries`` (those are urllib3 pool options).
+
+>>> import pusher_fast
+>>> client = pusher_fast.Pusher(app_id="1", key="k", secret="s", backend=default_backend)
+>>> type(client.http).__name__
+'HTTPClientBackend'
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from http.client import (
+    HTTPConnection,
+    HTTPException,
+    HTTPMessage,
+    HTTPResponse,
+    HTTPSConnection,
+    RemoteDisconnected,
+)
+from typing import TYPE_CHECKING, Any, Union
+
+from ._request import Request, process_response
+from ._transport import RetriesArg, Urllib3Backend, _proxy_for, make_retry
+from .errors import PusherTransportError
+from .version import VERSION
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+#: Errors that mean "no (complete) answer": every one discards the connection.
+_NO_ANSWER = (OSError, HTTPException)
+
+# The server closed the connection (FIN or RST) before any byte of an answer.
+# On a connection that already served a request this is a stale keep-alive
+# connection, and the request was not read: safe to send once more.
+_STALE = (
+    RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+#: A connection idle for longer than this is polled for a close before reuse.
+IDLE_CHECK_AFTER = 2.0
+
+_USER_AGENT = "pusher-fast-python/" + VERSION
+# Bytes that must never reach a request line or header: they would end it early.
+_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+_HEADS_MAX = 256  # cached request heads (one per method and path)
+_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries"))
+
+
+class _StaleConnection(Exception):
+    """Internal: a reused connection was found closed before any answer."""
+
+
+class _Connection:
+    __slots__ = ("generation", "http", "last_used", "served", "sock")
+
+    def __init__(self, http: HTTPConnection, sock: socket.socket, generation: int) -> None:
+        self.http = http
+        self.sock = sock
+        self.generation = generation
+        self.served = 0
+        self.last_used = 0.0
+
+
+class ResponseHeaders(Mapping[str, str]):
+    """The answer's headers, case-insensitive (``headers.get("Retry-After")``)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: HTTPMessage) -> None:
+        self.message = message
+
+    def __getitem__(self, name: str) -> str:
+        value = self.message.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.message
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.message.keys())
+
+    def __len__(self) -> int:
+        return len(self.message)
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({dict(self.message.items())!r})"
+
+
+def make_ssl_context(ca_certs: str | None = None) -> ssl.SSLContext:
+    """Verifying TLS context: the system CA store, or only ``ca_certs`` when given."""
+    context = ssl.create_default_context(cafile=ca_certs)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _is_dropped(sock: socket.socket) -> bool:
+    """True when an idle connection is readable: the server closed it (or broke protocol)."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _host_header(host: str, port: int, default_port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        host = host.encode("idna").decode("ascii")
+    return host if port == default_port else f"{host}:{port}"
+
+
+class HTTPClientBackend:
+    """Sends requests over a pool of keep-alive ``http.client`` connections.
+
+    Options: ``maxsize`` (idle connections kept, default 10), ``ca_certs`` (a
+    CA bundle to verify the server with instead of the system store).
+    ``retries`` may only be off (``None``, ``False``, ``0``): use
+    :func:`default_backend` to get urllib3's retries.  Proxies are not used:
+    :func:`default_backend` picks the urllib3 transport when one applies.
+    """
+
+    def __init__(
+        self,
+        client: Pusher,
+        *,
+        maxsize: int = 10,
+        ca_certs: str | None = None,
+        retries: RetriesArg = None,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise TypeError(
+                f"HTTPClientBackend does not take {', '.join(sorted(options))}: "
+                "those are urllib3 options (Urllib3Backend; default_backend picks it for them)"
+            )
+        if make_retry(retries) is not False:
+            raise ValueError(
+                "HTTPClientBackend does not retry: use Urllib3Backend (default_backend "
+                "picks it when retries= is given)"
+            )
+        if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
+            raise ValueError(f"maxsize should be a positive int, got {maxsize!r}")
+        self.client = client
+        self.maxsize = maxsize
+        self.timeout = float(client.timeout)
+        self.ssl_context: ssl.SSLContext | None = make_ssl_context(ca_certs) if client.ssl else None
+        self._host = client.host
+        self._port = client.port
+        self._base_url = client.base_url
+        host = _host_header(client.host, client.port, 443 if client.ssl else 80)
+        self._common_head = (
+            f" HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n"
+            f"User-Agent: {_USER_AGENT}\r\n"
+        )
+        self._heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+        #: Requests sent a second time because their kept-alive connection was stale.
+        self.stale_resends = 0
+        #: Connections opened so far (TCP, and TLS handshakes for https).
+        self.connections_opened = 0
+
+    # -- the backend interface ------------------------------------------------------------
+
+    def send_request(self, request: Request) -> Any:
+        """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
+        status, body, _ = self._send(request)
+        return process_response(status, body)
+
+    def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        status, body, response = self._send(request)
+        return status, body, ResponseHeaders(response.msg)
+
+    def close(self) -> None:
+        """Close the idle connections; those in use are closed when they come back.
+
+        The backend stays usable: a later request opens a new connection.
+        """
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for conn in idle:
+            conn.http.close()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send(self, request: Request) -> tuple[int, bytes, HTTPResponse]:
+        data = self._encode(request)
+        conn = self._checkout(request)
+        try:
+            return self._exchange(conn, data, request)
+        except _StaleConnection:
+            pass
+        with self._lock:
+            self.stale_resends += 1
+        conn = self._open(request)
+        return self._exchange(conn, data, request)  # fresh: never raises _StaleConnection
+
+    def _exchange(
+        self, conn: _Connection, data: bytes, request: Request
+    ) -> tuple[int, bytes, HTTPResponse]:
+        sock = conn.sock
+        answered = False
+        try:
+            sock.sendall(data)
+            response = HTTPResponse(sock, method=request.method)
+            # Wait for the first byte of the answer before letting http.client parse it:
+            # an error before it (or EOF) means the request was not answered at all.
+            if not response.fp.peek(1):
+                raise RemoteDisconnected("Remote end closed connection without response")
+            answered = True
+            response.begin()
+            body = response.read()
+        except BaseException as exc:
+            conn.http.close()
+            if not isinstance(exc, _NO_ANSWER):
+                raise
+            if conn.served and not answered and isinstance(exc, _STALE):
+                raise _StaleConnection from exc
+            raise self._error(request, exc) from exc
+        conn.served += 1
+        if response.will_close or not response.isclosed():
+            conn.http.close()
+        else:
+            self._checkin(conn)
+        return response.status, body, response
+
+    def _encode(self, request: Request) -> bytes:
+        """The whole request: head and body, for one ``sendall``."""
+        body = request.body
+        query = request.query_string
+        if _UNSAFE_TARGET.search(query):
+            raise ValueError(f"query string {query!r} holds spaces or control characters")
+        if type(request) is Request:  # headers depend on the method only: cache the head
+            key = (request.method, request.path)
+            parts = self._heads.get(key)
+            if parts is None:
+                parts = self._head_parts(request)
+                if len(self._heads) >= _HEADS_MAX:
+                    self._heads.clear()
+                self._heads[key] = parts
+        else:
+            parts = self._head_parts(request)
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+        prefix, suffix = parts
+        return b"".join((prefix, query.encode("ascii"), suffix, b"%d\r\n\r\n" % len(body), body))
+
+    def _head_parts(self, request: Request) -> tuple[bytes, bytes]:
+        """(``METHOD path?``, the rest of the head up to the Content-Length value)."""
+        method, path = request.method, request.path
+        if _UNSAFE_TARGET.search(method + path):
+            raise ValueError(f"{method} {path!r} holds spaces or control characters")
+        lines = []
+        for name, value in request.headers.items():
+            if name.lower() in ("host", "content-length", "transfer-encoding"):
+                continue  # ours; the length of the body as sent
+            if _UNSAFE_HEADER.search(name + value) or ":" in name:
+                raise ValueError(f"invalid header {name!r}: {value!r}")
+            lines.append(f"{name}: {value}\r\n")
+        suffix = self._common_head + "".join(lines) + "Content-Length: "
+        return f"{method} {path}?".encode("ascii"), suffix.encode("latin-1")
+
+    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+        return PusherTransportError(
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+        )
+
+    # -- the pool --------------------------------------------------------------------------
+
+    def _checkout(self, request: Request) -> _Connection:
+        lock, idle = self._lock, self._idle
+        while True:
+            with lock:
+                if not idle:
+                    break
+                conn = idle.pop()
+            if time.monotonic() - conn.last_used > IDLE_CHECK_AFTER and _is_dropped(conn.sock):
+                conn.http.close()
+                continue
+            return conn
+        return self._open(request)
+
+    def _checkin(self, conn: _Connection) -> None:
+        conn.last_used = time.monotonic()
+        with self._lock:
+            if conn.generation == self._generation and len(self._idle) < self.maxsize:
+                self._idle.append(conn)
+                return
+        conn.http.close()
+
+    def _open(self, request: Request) -> _Connection:
+        http: HTTPConnection
+        if self.ssl_context is not None:
+            http = HTTPSConnection(
+                self._host, self._port, timeout=self.timeout, context=self.ssl_context
+            )
+        else:
+            http = HTTPConnection(self._host, self._port, timeout=self.timeout)
+        try:
+            http.connect()
+            sock = http.sock
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException as exc:
+            http.close()
+            if isinstance(exc, _NO_ANSWER):
+                raise self._error(request, exc) from exc
+            raise
+        with self._lock:
+            self.connections_opened += 1
+            return _Connection(http, sock, self._generation)
+
+
+Backend = Union[HTTPClientBackend, Urllib3Backend]
+
+
+def default_backend(client: Pusher, **options: Any) -> Backend:
+    """The transport a client gets by default: see the module docstring.
+
+    ``HTTPClientBackend`` unless a proxy applies, ``retries=`` asks for retries,
+    or ``pool_manager=`` (or another urllib3 pool option) is given: then
+    ``Urllib3Backend`` with the same options.
+    """
+    wants_urllib3 = (
+        make_retry(options.get("retries")) is not False  # also validates retries=
+        or options.get("pool_manager") is not None
+        or not _OWN_OPTIONS.issuperset(k for k in options if k != "pool_manager")
+        or _proxy_for(client.scheme, client.host) is not None
+    )
+    if wants_urllib3:
+        return Urllib3Backend(client, **options)
+    options.pop("pool_manager", None)
+    return HTTPClientBackend(client, **options)
+
+
+__all__ = [
+    "IDLE_CHECK_AFTER",
+    "HTTPClientBackend",
+    "ResponseHeaders",
+    "default_backend",
+    "make_ssl_context",
+]
