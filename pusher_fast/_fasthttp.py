@@ -41,7 +41,7 @@ Which transport a client gets: :func:`default_backend` returns an
 
 from __future__ import annotations
 
-import re
+import io
 import select
 import socket
 import ssl
@@ -56,7 +56,7 @@ from http.client import (
     HTTPSConnection,
     RemoteDisconnected,
 )
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._request import Request, process_response
 from ._transport import RetriesArg, Urllib3Backend, _proxy_for, make_retry
@@ -85,9 +85,7 @@ _STALE = (
 IDLE_CHECK_AFTER = 2.0
 
 _USER_AGENT = "pusher-fast-python/" + VERSION
-# Bytes that must never reach a request line or header: they would end it early.
-_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+_READ_BUFFER = 16384
 _HEADS_MAX = 256  # cached request heads (one per method and path)
 _OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries"))
 
@@ -96,15 +94,48 @@ class _StaleConnection(Exception):
     """Internal: a reused connection was found closed before any answer."""
 
 
+class _KeptReader(io.BufferedReader):
+    """The connection's one read buffer, lent to each ``HTTPResponse`` in turn.
+
+    ``HTTPResponse`` makes a new buffered reader per answer (``sock.makefile``)
+    and closes it after the body; keeping one per connection saves both, and
+    never drops bytes the server sent ahead.
+    """
+
+    def close(self) -> None:
+        """Kept open: the connection closes it with :meth:`release`."""
+
+    def release(self) -> None:
+        io.BufferedReader.close(self)
+
+
+class _ReaderSource:
+    """What ``HTTPResponse`` takes as its socket: it only calls ``makefile``."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, reader: _KeptReader) -> None:
+        self.reader = reader
+
+    def makefile(self, mode: str) -> _KeptReader:
+        return self.reader
+
+
 class _Connection:
-    __slots__ = ("generation", "http", "last_used", "served", "sock")
+    __slots__ = ("generation", "http", "last_used", "reader", "served", "sock", "source")
 
     def __init__(self, http: HTTPConnection, sock: socket.socket, generation: int) -> None:
         self.http = http
         self.sock = sock
+        self.reader = _KeptReader(socket.SocketIO(sock, "rb"), _READ_BUFFER)
+        self.source = cast(socket.socket, _ReaderSource(self.reader))
         self.generation = generation
         self.served = 0
         self.last_used = 0.0
+
+    def close(self) -> None:
+        self.http.close()
+        self.reader.release()
 
 
 class ResponseHeaders(Mapping[str, str]):
@@ -152,6 +183,11 @@ def _is_dropped(sock: socket.socket) -> bool:
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
+
+
+def _is_safe_target(text: str) -> bool:
+    """No space, control or non-ASCII character: nothing that could end a request line."""
+    return text.isascii() and text.isprintable() and " " not in text
 
 
 def _host_header(host: str, port: int, default_port: int) -> str:
@@ -237,7 +273,7 @@ class HTTPClientBackend:
             idle, self._idle = self._idle, []
             self._generation += 1
         for conn in idle:
-            conn.http.close()
+            conn.close()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -256,20 +292,19 @@ class HTTPClientBackend:
     def _exchange(
         self, conn: _Connection, data: bytes, request: Request
     ) -> tuple[int, bytes, HTTPResponse]:
-        sock = conn.sock
         answered = False
         try:
-            sock.sendall(data)
-            response = HTTPResponse(sock, method=request.method)
+            conn.sock.sendall(data)
             # Wait for the first byte of the answer before letting http.client parse it:
             # an error before it (or EOF) means the request was not answered at all.
-            if not response.fp.peek(1):
+            if not conn.reader.peek(1):
                 raise RemoteDisconnected("Remote end closed connection without response")
             answered = True
+            response = HTTPResponse(conn.source, method=request.method)
             response.begin()
             body = response.read()
         except BaseException as exc:
-            conn.http.close()
+            conn.close()
             if not isinstance(exc, _NO_ANSWER):
                 raise
             if conn.served and not answered and isinstance(exc, _STALE):
@@ -277,7 +312,7 @@ class HTTPClientBackend:
             raise self._error(request, exc) from exc
         conn.served += 1
         if response.will_close or not response.isclosed():
-            conn.http.close()
+            conn.close()
         else:
             self._checkin(conn)
         return response.status, body, response
@@ -286,7 +321,7 @@ class HTTPClientBackend:
         """The whole request: head and body, for one ``sendall``."""
         body = request.body
         query = request.query_string
-        if _UNSAFE_TARGET.search(query):
+        if not _is_safe_target(query):
             raise ValueError(f"query string {query!r} holds spaces or control characters")
         if type(request) is Request:  # headers depend on the method only: cache the head
             key = (request.method, request.path)
@@ -306,13 +341,13 @@ class HTTPClientBackend:
     def _head_parts(self, request: Request) -> tuple[bytes, bytes]:
         """(``METHOD path?``, the rest of the head up to the Content-Length value)."""
         method, path = request.method, request.path
-        if _UNSAFE_TARGET.search(method + path):
+        if not _is_safe_target(method + path):
             raise ValueError(f"{method} {path!r} holds spaces or control characters")
         lines = []
         for name, value in request.headers.items():
             if name.lower() in ("host", "content-length", "transfer-encoding"):
                 continue  # ours; the length of the body as sent
-            if _UNSAFE_HEADER.search(name + value) or ":" in name:
+            if not _is_safe_target(name) or ":" in name or not (value + "x").isprintable():
                 raise ValueError(f"invalid header {name!r}: {value!r}")
             lines.append(f"{name}: {value}\r\n")
         suffix = self._common_head + "".join(lines) + "Content-Length: "
@@ -333,7 +368,7 @@ class HTTPClientBackend:
                     break
                 conn = idle.pop()
             if time.monotonic() - conn.last_used > IDLE_CHECK_AFTER and _is_dropped(conn.sock):
-                conn.http.close()
+                conn.close()
                 continue
             return conn
         return self._open(request)
@@ -344,7 +379,7 @@ class HTTPClientBackend:
             if conn.generation == self._generation and len(self._idle) < self.maxsize:
                 self._idle.append(conn)
                 return
-        conn.http.close()
+        conn.close()
 
     def _open(self, request: Request) -> _Connection:
         http: HTTPConnection

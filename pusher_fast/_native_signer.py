@@ -57,18 +57,9 @@ def _new_buffer(size: int) -> _Pair:
     return buf, _from_buffer(buf)
 
 
-def _as_bytes(value: object, name: str) -> bytes:
-    """``value`` as bytes if it is a bytes-like object, else TypeError naming it."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
-
-
-def _check_str(value: object, name: str) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+# The argument checks are the fallback's own, so both paths refuse alike.
+_as_bytes = _fallback._as_bytes
+_check_str = _fallback._check_str
 
 
 def _error(rc: int, what: str) -> Exception:

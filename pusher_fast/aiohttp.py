@@ -25,10 +25,8 @@ from .bulk import (
     BulkReport,
     FailedEvent,
     Outcome,
-    _check_options,
-    _EventEncoder,
+    _BulkBase,
     _Item,
-    _log,
     backoff_delay,
     classify,
     error_outcome,
@@ -168,7 +166,7 @@ class AsyncPusher(Pusher):
 _STOP: Any = object()
 
 
-class AsyncBulkSender:
+class AsyncBulkSender(_BulkBase):
     """The asyncio twin of :class:`pusher_fast.bulk.BulkSender`, same guarantees.
 
     ``await sender.add(...)`` waits while the queue is full; ``await
@@ -189,25 +187,16 @@ class AsyncBulkSender:
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
     ) -> None:
-        _check_options(batch_size, concurrency, max_queue, retries)
-        self.client = client
-        self._encoder = _EventEncoder(client)
-        self.batch_size = batch_size
-        self.retries = retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.shutdown_timeout = shutdown_timeout
-        self._on_failure = on_failure
+        super().__init__(
+            client, batch_size, concurrency, max_queue, retries,
+            backoff_base, backoff_max, shutdown_timeout, on_failure,
+        )  # fmt: skip
         self._concurrency = concurrency
         # Unbounded, so close() can always post its stop markers; _slots bounds events.
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._slots = asyncio.Semaphore(max_queue)
         self._workers: list[asyncio.Task[None]] = []
-        self._in_flight: dict[int, list[_Item]] = {}
-        self._closed = False
         self._abandon = asyncio.Event()
-        self.report = BulkReport()
-        self._started = time.monotonic()
 
     def _start(self) -> None:
         if not self._workers:
@@ -259,10 +248,7 @@ class AsyncBulkSender:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            stuck = list(self._in_flight.values())
-            self._in_flight.clear()
-            for items in stuck:
-                self._fail(items, "in flight when shutdown timed out: may have been delivered")
+            self._abandoned_in_flight()
         self._drain("not sent: the sender was closed")
         self.report.elapsed = time.monotonic() - self._started
         return self.report
@@ -326,23 +312,6 @@ class AsyncBulkSender:
             self._settle(ident, items, False, reason, outcome.status, attempt)
             return
 
-    def _settle(
-        self,
-        ident: int,
-        items: list[_Item],
-        delivered: bool,
-        reason: str,
-        status: int | None,
-        attempts: int,
-    ) -> None:
-        if self._in_flight.get(ident) is not items:
-            return  # close() already reported it
-        del self._in_flight[ident]
-        if delivered:
-            self.report.delivered += len(items)
-        else:
-            self._fail(items, reason, status, attempts)
-
     async def _attempt(self, items: list[_Item]) -> Outcome:
         request = self._encoder.request(items)
         http = self.client.http
@@ -354,18 +323,6 @@ class AsyncBulkSender:
             return Outcome(True, 200, "", False)
         except PusherError as exc:
             return error_outcome(exc)
-
-    def _fail(
-        self, items: list[_Item], reason: str, status: int | None = None, attempts: int = 0
-    ) -> None:
-        failures = [FailedEvent(i[1], reason, status, attempts) for i in items]
-        self.report.failed.extend(failures)
-        if self._on_failure is not None:
-            for failure in failures:
-                try:
-                    self._on_failure(failure)
-                except Exception:
-                    _log.exception("pusher_fast: on_failure callback raised")
 
 
 __all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher"]

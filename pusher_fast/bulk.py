@@ -186,7 +186,84 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     return ceiling / 2 + random.random() * ceiling / 2
 
 
-class BulkSender:
+class _BulkBase:
+    """What the sync and async bulk senders share: options, the account, and
+    recording a batch's outcome exactly once."""
+
+    def __init__(
+        self,
+        client: Pusher,
+        batch_size: int,
+        concurrency: int,
+        max_queue: int,
+        retries: int,
+        backoff_base: float,
+        backoff_max: float,
+        shutdown_timeout: float,
+        on_failure: Callable[[FailedEvent], None] | None,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
+            raise ValueError(
+                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
+                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
+            )
+        self.client = client
+        self._encoder = _EventEncoder(client)
+        self.batch_size = batch_size
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.shutdown_timeout = shutdown_timeout
+        self._on_failure = on_failure
+        # Uncontended under asyncio; guards the account across worker threads.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._in_flight: dict[int, list[_Item]] = {}
+        self.report = BulkReport()
+        self._started = time.monotonic()
+
+    def _settle(
+        self,
+        ident: int,
+        items: list[_Item],
+        delivered: bool,
+        reason: str,
+        status: int | None,
+        attempts: int,
+    ) -> None:
+        """Record a batch's outcome once: not if close() already reported it."""
+        with self._lock:
+            if self._in_flight.get(ident) is not items:
+                return
+            del self._in_flight[ident]
+            if delivered:
+                self.report.delivered += len(items)
+                return
+        self._fail(items, reason, status, attempts)
+
+    def _fail(
+        self, items: list[_Item], reason: str, status: int | None = None, attempts: int = 0
+    ) -> None:
+        failures = [FailedEvent(item[1], reason, status, attempts) for item in items]
+        with self._lock:
+            self.report.failed.extend(failures)
+        if self._on_failure is not None:
+            for failure in failures:
+                try:
+                    self._on_failure(failure)
+                except Exception:
+                    _log.exception("pusher_fast: on_failure callback raised")
+
+    def _abandoned_in_flight(self) -> None:
+        """Report the batches still on the wire; a late answer is no longer counted."""
+        with self._lock:
+            stuck = list(self._in_flight.values())
+            self._in_flight.clear()
+        for items in stuck:
+            self._fail(items, "in flight when shutdown timed out: may have been delivered", None, 1)
+
+
+class BulkSender(_BulkBase):
     """Send many events through ``batch_events``, concurrently, with an account.
 
     ``batch_size`` events per request (10: the multi-tenant limit; raise it on
@@ -215,25 +292,15 @@ class BulkSender:
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
     ) -> None:
-        _check_options(batch_size, concurrency, max_queue, retries)
-        self.client = client
-        self._encoder = _EventEncoder(client)
-        self.batch_size = batch_size
-        self.retries = retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.shutdown_timeout = shutdown_timeout
-        self._on_failure = on_failure
+        super().__init__(
+            client, batch_size, concurrency, max_queue, retries,
+            backoff_base, backoff_max, shutdown_timeout, on_failure,
+        )  # fmt: skip
         # The queue itself is unbounded so that close() can always post its
         # stop markers; ``_slots`` bounds the events waiting in it.
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots = threading.Semaphore(max_queue)
-        self._lock = threading.Lock()  # the report, _in_flight, _closed
         self._abandon = threading.Event()
-        self._closed = False
-        self._in_flight: dict[int, list[_Item]] = {}
-        self.report = BulkReport()
-        self._started = time.monotonic()
         self._workers = [
             threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
             for i in range(concurrency)
@@ -313,13 +380,7 @@ class BulkSender:
             grace = deadline + self.client.timeout * 2 + 1
             for worker in self._workers:
                 worker.join(max(0.0, grace - time.monotonic()))
-            with self._lock:
-                stuck = list(self._in_flight.values())
-                self._in_flight.clear()  # a late answer is no longer counted
-            for items in stuck:
-                self._fail(
-                    items, "in flight when shutdown timed out: may have been delivered", None, 1
-                )
+            self._abandoned_in_flight()
         self._drain("not sent: the sender was closed")  # nothing can remain unaccounted
         self.report.elapsed = time.monotonic() - self._started
         return self.report
@@ -382,50 +443,31 @@ class BulkSender:
             try:
                 self._send(ident, items)
             except BaseException as exc:  # never lose a batch, whatever happened
-                self._settle(ident, items, None, f"unexpected error: {exc!r}", None, 1)
+                self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
     def _send(self, ident: int, items: list[_Item]) -> None:
         attempt = 0
         while True:
             if self._abandon.is_set():
-                self._settle(ident, items, None, "not sent: shutdown timed out", None, attempt)
+                self._settle(ident, items, False, "not sent: shutdown timed out", None, attempt)
                 return
             attempt += 1
             outcome = self._attempt(items)
             with self._lock:
                 self.report.requests += 1
             if outcome.delivered:
-                self._settle(ident, items, outcome, "", None, attempt)
+                self._settle(ident, items, True, "", None, attempt)
                 return
             if not outcome.retryable or attempt > self.retries:
-                self._settle(ident, items, None, outcome.reason, outcome.status, attempt)
+                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
                 return
             with self._lock:
                 self.report.retries += 1
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
             if self._abandon.wait(delay):
                 reason = f"not sent: shutdown timed out ({outcome.reason})"
-                self._settle(ident, items, None, reason, outcome.status, attempt)
+                self._settle(ident, items, False, reason, outcome.status, attempt)
                 return
-
-    def _settle(
-        self,
-        ident: int,
-        items: list[_Item],
-        delivered: Outcome | None,
-        reason: str,
-        status: int | None,
-        attempts: int,
-    ) -> None:
-        """Record a batch's outcome once: not if close() already reported it."""
-        with self._lock:
-            if self._in_flight.get(ident) is not items:
-                return
-            del self._in_flight[ident]
-            if delivered is not None:
-                self.report.delivered += len(items)
-                return
-        self._fail(items, reason, status, attempts)
 
     def _attempt(self, items: list[_Item]) -> Outcome:
         request = self._encoder.request(items)
@@ -438,25 +480,6 @@ class BulkSender:
             return Outcome(True, 200, "", False)
         except PusherError as exc:
             return error_outcome(exc)
-
-    def _fail(self, items: list[_Item], reason: str, status: int | None, attempts: int) -> None:
-        failures = [FailedEvent(item[1], reason, status, attempts) for item in items]
-        with self._lock:
-            self.report.failed.extend(failures)
-        if self._on_failure is not None:
-            for failure in failures:
-                try:
-                    self._on_failure(failure)
-                except Exception:
-                    _log.exception("pusher_fast: on_failure callback raised")
-
-
-def _check_options(batch_size: int, concurrency: int, max_queue: int, retries: int) -> None:
-    if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
-        raise ValueError(
-            "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
-            f"{batch_size}, {concurrency}, {max_queue}, {retries}"
-        )
 
 
 def error_outcome(exc: PusherError) -> Outcome:
