@@ -24,6 +24,8 @@ enum {
     PF_ERR_EXTRA_FORM = -4,     /* an extra parameter is not key=value with a non-empty key */
     PF_ERR_EXTRA_RESERVED = -5, /* an extra parameter uses an auth_* / body_md5 name */
     PF_ERR_EXTRA_ORDER = -6,    /* extra keys not strictly increasing (bytewise) */
+    PF_ERR_SOCKET_ID = -7,      /* socket id is not ASCII digits '.' ASCII digits */
+    PF_ERR_CHANNEL = -8,        /* channel is not 1-200 characters of [-a-zA-Z0-9_=@,.;] */
 
     PF_HMAC_HEX_LEN = 64,
     PF_SHA256_HEX_LEN = 64,
@@ -75,6 +77,26 @@ int64_t pf_sign_query(const pf_hmac_ctx *ctx,
                       const char *extra, size_t extra_len,
                       const char *body, size_t body_len,
                       char *out, size_t out_len);
+
+/* Channel authorization: writes key ":" HEX into out, where HEX is the hex
+ * HMAC of socket_id ":" channel, or of socket_id ":" channel ":" data when
+ * data_len > 0 (presence channel_data).  Checks first that socket_id is ASCII
+ * digits, '.', ASCII digits (PF_ERR_SOCKET_ID: what stops "1.1:private-x"
+ * from forging another channel's signature) and that channel is 1-200
+ * characters of the channel alphabet (PF_ERR_CHANNEL).  Returns the bytes
+ * written (key_len + 65) or a PF_ERR_* code. */
+int64_t pf_channel_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
+                        const char *socket_id, size_t socket_id_len,
+                        const char *channel, size_t channel_len,
+                        const char *data, size_t data_len,
+                        char *out, size_t out_len);
+
+/* User sign-in: key ":" hex HMAC of socket_id "::user::" user_data, with the
+ * same socket id check.  Returns key_len + 65 or a PF_ERR_* code. */
+int64_t pf_user_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
+                     const char *socket_id, size_t socket_id_len,
+                     const char *user_data, size_t user_data_len,
+                     char *out, size_t out_len);
 
 /* One endpoint's fixed signing inputs (context, method, path, key), set once,
  * so each request crosses into C with six arguments instead of fourteen. */

@@ -428,3 +428,97 @@ int64_t pf_endpoint_sign(const pf_endpoint *ep, int64_t timestamp,
     return pf_sign_query(&ep->hmac, ep->method, ep->method_len, ep->path, ep->path_len,
                          ep->key, ep->key_len, timestamp, NULL, 0, body, body_len, out, out_len);
 }
+
+/* ---- channel and user authorization ------------------------------------------ */
+
+static int valid_socket_id(const char *p, size_t n)
+{
+    size_t i, dot = 0, dots = 0;
+
+    for (i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '.') {
+            dot = i;
+            dots++;
+        } else if (c < '0' || c > '9') {
+            return 0;
+        }
+    }
+    return dots == 1 && dot > 0 && dot < n - 1;
+}
+
+static int valid_channel(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > 200)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_' || c == '=' || c == '@' || c == ',' || c == '.'
+              || c == ';'))
+            return 0;
+    }
+    return 1;
+}
+
+/* key ":" HMAC(socket_id sep subject [":" data]) into out (checked sizes). */
+static int64_t write_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
+                          const char *socket_id, size_t socket_id_len,
+                          const char *sep, size_t sep_len,
+                          const char *subject, size_t subject_len,
+                          const char *data, size_t data_len,
+                          char *out, size_t out_len)
+{
+    pf_sha256_ctx s;
+
+    if (out_len < key_len + 1 + PF_HMAC_HEX_LEN)
+        return PF_ERR_BUFFER;
+    hmac_start(ctx, &s);
+    pf_sha256_update(&s, (const unsigned char *)socket_id, socket_id_len);
+    pf_sha256_update(&s, (const unsigned char *)sep, sep_len);
+    if (subject_len)
+        pf_sha256_update(&s, (const unsigned char *)subject, subject_len);
+    if (data_len) {
+        pf_sha256_update(&s, (const unsigned char *)":", 1);
+        pf_sha256_update(&s, (const unsigned char *)data, data_len);
+    }
+    if (key_len)
+        memcpy(out, key, key_len);
+    out[key_len] = ':';
+    hmac_finish_hex(ctx, &s, out + key_len + 1);
+    return (int64_t)(key_len + 1 + PF_HMAC_HEX_LEN);
+}
+
+int64_t pf_channel_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
+                        const char *socket_id, size_t socket_id_len,
+                        const char *channel, size_t channel_len,
+                        const char *data, size_t data_len,
+                        char *out, size_t out_len)
+{
+    if (ctx == NULL || out == NULL || !valid_input(key, key_len)
+        || !valid_input(socket_id, socket_id_len) || !valid_input(channel, channel_len)
+        || !valid_input(data, data_len))
+        return PF_ERR_ARG;
+    if (!valid_socket_id(socket_id, socket_id_len))
+        return PF_ERR_SOCKET_ID;
+    if (!valid_channel(channel, channel_len))
+        return PF_ERR_CHANNEL;
+    return write_auth(ctx, key, key_len, socket_id, socket_id_len, ":", 1, channel, channel_len,
+                      data, data_len, out, out_len);
+}
+
+int64_t pf_user_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
+                     const char *socket_id, size_t socket_id_len,
+                     const char *user_data, size_t user_data_len,
+                     char *out, size_t out_len)
+{
+    if (ctx == NULL || out == NULL || !valid_input(key, key_len)
+        || !valid_input(socket_id, socket_id_len) || !valid_input(user_data, user_data_len))
+        return PF_ERR_ARG;
+    if (!valid_socket_id(socket_id, socket_id_len))
+        return PF_ERR_SOCKET_ID;
+    return write_auth(ctx, key, key_len, socket_id, socket_id_len, "::user::", 8, user_data,
+                      user_data_len, NULL, 0, out, out_len);
+}

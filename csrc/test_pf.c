@@ -247,6 +247,59 @@ static void test_endpoint(void)
     free(ep);
 }
 
+/* Channel and user authorization: the worked vector, equality with a plain
+ * HMAC of the same message, and every refusal. */
+static void test_auth(void)
+{
+    static const char key[] = "278d425bdf160c739803", secret[] = "7ad3773142a6692b25b8";
+    static const char *bad_ids[] = { "1.1:private-other", "1.1\n", "\xd9\xa1.\xd9\xa1", ".1", "1.",
+                                     "", "1.1.1", "11", " 1.1", "1.1 ", "-1.1" };
+    static const char *bad_channels[] = { "", "a b", "a:b", "#server-to-user-1", "caf\xc3\xa9",
+                                          "a\nb" };
+    char out[200], expect[64], msg[400], long_channel[202];
+    pf_hmac_ctx ctx;
+    size_t i, kl = strlen(key);
+    int64_t n;
+
+    CHECK(pf_hmac_init(&ctx, secret, strlen(secret)) == PF_OK);
+    n = pf_channel_auth(&ctx, key, kl, "1234.1234", 9, "private-foobar", 14, NULL, 0, out, sizeof out);
+    CHECK(n == (int64_t)(kl + 65));
+    CHECK(memcmp(out, "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4",
+                 (size_t)n) == 0);
+    /* presence: signs socket:channel:data */
+    n = pf_channel_auth(&ctx, key, kl, "1.2", 3, "presence-x", 10, "{\"user_id\":\"u\"}", 15, out,
+                        sizeof out);
+    strcpy(msg, "1.2:presence-x:{\"user_id\":\"u\"}");
+    CHECK(pf_hmac_hex(&ctx, msg, strlen(msg), expect, 64) == 64);
+    CHECK(n == (int64_t)(kl + 65) && memcmp(out + kl + 1, expect, 64) == 0 && out[kl] == ':');
+    /* user sign-in: signs socket::user::data */
+    n = pf_user_auth(&ctx, key, kl, "7.8", 3, "{\"id\":\"u\"}", 10, out, sizeof out);
+    strcpy(msg, "7.8::user::{\"id\":\"u\"}");
+    CHECK(pf_hmac_hex(&ctx, msg, strlen(msg), expect, 64) == 64);
+    CHECK(n == (int64_t)(kl + 65) && memcmp(out + kl + 1, expect, 64) == 0);
+    for (i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++) {
+        CHECK(pf_channel_auth(&ctx, key, kl, bad_ids[i], strlen(bad_ids[i]), "private-a", 9, NULL, 0,
+                              out, sizeof out) == PF_ERR_SOCKET_ID);
+        CHECK(pf_user_auth(&ctx, key, kl, bad_ids[i], strlen(bad_ids[i]), "{}", 2, out, sizeof out)
+              == PF_ERR_SOCKET_ID);
+    }
+    for (i = 0; i < sizeof bad_channels / sizeof *bad_channels; i++)
+        CHECK(pf_channel_auth(&ctx, key, kl, "1.1", 3, bad_channels[i], strlen(bad_channels[i]), NULL,
+                              0, out, sizeof out) == PF_ERR_CHANNEL);
+    memset(long_channel, 'c', sizeof long_channel);
+    CHECK(pf_channel_auth(&ctx, key, kl, "1.1", 3, long_channel, 200, NULL, 0, out, sizeof out) > 0);
+    CHECK(pf_channel_auth(&ctx, key, kl, "1.1", 3, long_channel, 201, NULL, 0, out, sizeof out)
+          == PF_ERR_CHANNEL);
+    /* an output buffer one byte short: refused, nothing written */
+    memset(out, 'Z', sizeof out);
+    CHECK(pf_channel_auth(&ctx, key, kl, "1.1", 3, "a", 1, NULL, 0, out, kl + 64) == PF_ERR_BUFFER);
+    CHECK(out[0] == 'Z');
+    CHECK(pf_user_auth(&ctx, key, kl, "1.1", 3, "{}", 2, out, kl + 64) == PF_ERR_BUFFER);
+    CHECK(pf_channel_auth(NULL, key, kl, "1.1", 3, "a", 1, NULL, 0, out, sizeof out) == PF_ERR_ARG);
+    CHECK(pf_channel_auth(&ctx, key, kl, NULL, 3, "a", 1, NULL, 0, out, sizeof out) == PF_ERR_ARG);
+    CHECK(pf_user_auth(&ctx, key, kl, "1.1", 3, NULL, 5, out, sizeof out) == PF_ERR_ARG);
+}
+
 /* ---- boundaries ------------------------------------------------------------------- */
 
 static void test_bad_arguments(void)
@@ -577,6 +630,7 @@ static void run_all(const char *label, int fuzz_rounds)
     test_hmac_vectors();
     test_sign_worked_example();
     test_endpoint();
+    test_auth();
     test_bad_arguments();
     cross_check_streaming();
     fuzz_sign(fuzz_rounds);

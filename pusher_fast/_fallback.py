@@ -24,6 +24,15 @@ Contract
     equals ``signer.sign_query(method, path, "", body, timestamp)``, at less
     cost per call (the hot path of trigger and batch).
 
+``signer.channel_auth(socket_id, channel, channel_data) -> str | None``
+    ``key:HEX`` with HEX the hex HMAC of ``socket_id:channel`` (or
+    ``socket_id:channel:channel_data`` when ``channel_data`` is not empty), or
+    None when ``socket_id`` is not ASCII ``digits.digits`` or ``channel`` not
+    1-200 characters of ``[-a-zA-Z0-9_=@,.;]`` (the caller then explains).
+
+``signer.user_auth(socket_id, user_data) -> str | None``
+    ``key:HEX`` over ``socket_id::user::user_data``; None for a bad socket id.
+
 ``signer.hmac_hex(message: bytes) -> str``
     Lowercase hex HMAC-SHA256(secret, message).
 
@@ -44,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 __all__ = ["Endpoint", "Signer", "md5_hex", "validate_extra"]
 
@@ -51,6 +61,8 @@ _RESERVED = frozenset(("auth_key", "auth_signature", "auth_timestamp", "auth_ver
 
 
 _INT64_MAX = (1 << 63) - 1
+_SOCKET_ID = re.compile(r"[0-9]+\.[0-9]+")
+_CHANNEL = re.compile(r"[-a-zA-Z0-9_=@,.;]{1,200}")
 
 
 def _check_str(value: object, name: str) -> None:
@@ -135,6 +147,24 @@ class Signer:
         params.append(("auth_signature", signature))
         params.sort()
         return "&".join(k + "=" + v for k, v in params)
+
+    def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
+        _check_str(socket_id, "socket_id")
+        _check_str(channel, "channel")
+        _check_str(channel_data, "channel_data")
+        if not (_SOCKET_ID.fullmatch(socket_id) and _CHANNEL.fullmatch(channel)):
+            return None
+        message = (
+            f"{socket_id}:{channel}:{channel_data}" if channel_data else f"{socket_id}:{channel}"
+        )
+        return self._key + ":" + self.hmac_hex(message.encode("utf-8"))
+
+    def user_auth(self, socket_id: str, user_data: str) -> str | None:
+        _check_str(socket_id, "socket_id")
+        _check_str(user_data, "user_data")
+        if not _SOCKET_ID.fullmatch(socket_id):
+            return None
+        return self._key + ":" + self.hmac_hex(f"{socket_id}::user::{user_data}".encode())
 
     def endpoint(self, method: str, path: str) -> Endpoint:
         return Endpoint(self, method, path)

@@ -19,7 +19,7 @@ import orjson
 
 # datetime and dataclasses go to ``default`` (absent) and so raise TypeError,
 # as they do with json.dumps; orjson would otherwise serialize them silently.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -59,7 +59,7 @@ def dumps_bytes(value: Any) -> bytes:
     through ``json.dumps`` instead, after checking that every key is a string.
     """
     try:
-        out = orjson.dumps(value, option=_OPTIONS)
+        out = orjson.dumps(value, option=OPTIONS)
     except orjson.JSONEncodeError:
         _reject_non_string_keys(value)
         try:

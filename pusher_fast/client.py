@@ -18,6 +18,8 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sized
 from typing import TYPE_CHECKING, Any, Callable
 
+import orjson
+
 from . import _json
 from . import _validation as v
 from ._crypto import ChannelBoxes, parse_master_key, shared_secret
@@ -28,29 +30,9 @@ from ._transport import RetriesArg, Urllib3Backend
 if TYPE_CHECKING:
     from .bulk import BulkSender
 
-_PREFIX_CACHE_SIZE = 1024
-_dumps_bytes = _json.dumps_bytes
-
-
-def _fast_data_literal(data: Any, limit: int) -> bytes | None:
-    """``data`` as the JSON string literal of its text plus ``}``, or None to take the
-    general path.  For dict/list data the JSON text comes from orjson once and is
-    escaped with two byte replaces: orjson's output holds no raw control characters,
-    so backslash and quote are all that need escaping."""
-    kind = type(data)
-    if kind is dict or kind is list:
-        text = _dumps_bytes(data)
-        if len(text) > limit:
-            return None
-        return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
-    if kind is str:
-        if len(data) * 4 > limit:
-            return None
-        return _dumps_bytes(data) + b"}"
-    return None
-
-
 _URL_PATH_RE = re.compile(r"/apps/([0-9]+)/?")
+_PREFIX_CACHE_SIZE = 1024
+_orjson_dumps = orjson.dumps
 
 
 class Pusher:
@@ -126,7 +108,7 @@ class Pusher:
             self._trigger_limit = self._batch_limit = max_payload_kb * 1024
 
         self._signer = Signer(self._key, self._secret)
-        self._fast_prefixes: dict[tuple[str, str], bytes] = {}
+        self._fast_prefixes: dict[str, dict[str, bytes]] = {}
         self._events_path = f"/apps/{self._app_id}/events"
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
@@ -272,20 +254,31 @@ class Pusher:
         # The common case (one known plain channel, no options, str or
         # dict/list data, default JSON) takes a short path; anything else, and
         # anything it is unsure of, takes the general one below.
-        if (
-            socket_id is None
-            and info is None
-            and type(channels) is str
-            and type(event_name) is str
-            and self._json_encoder is None
-        ):
-            prefix = self._fast_prefixes.get((channels, event_name))
+        if socket_id is None and info is None and type(channels) is str and type(event_name) is str:
+            by_name = self._fast_prefixes.get(channels)
+            prefix = by_name.get(event_name) if by_name is not None else None
             if prefix is None:
                 prefix = self._fast_prefix(channels, event_name)
             if prefix:
-                literal = _fast_data_literal(data, self._trigger_limit)
-                if literal is not None:
-                    body = prefix + literal
+                kind = type(data)
+                if kind is dict or kind is list:
+                    try:
+                        text = _orjson_dumps(data, option=_json.OPTIONS)
+                    except TypeError:  # orjson's refusal: the general path explains
+                        text = b"null"
+                    if b"null" not in text and len(text) <= self._trigger_limit:
+                        # orjson's output holds no raw control characters:
+                        # backslash and quote are all that need escaping.
+                        body = (
+                            prefix
+                            + b'"'
+                            + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+                            + b'"}'
+                        )
+                        query = self._sign_events(body, round(time.time()))
+                        return Request(self, POST, self._events_path, None, body, query)
+                elif kind is str and len(data) * 4 <= self._trigger_limit:
+                    body = prefix + _orjson_dumps(data) + b"}"
                     query = self._sign_events(body, round(time.time()))
                     return Request(self, POST, self._events_path, None, body, query)
         if isinstance(channels, str):
@@ -326,11 +319,14 @@ class Pusher:
             params["info"] = v.join_attributes(info)
         return self._signed(POST, self._events_path, "", params)
 
-    def _fast_prefix(self, channel: str, event_name: str) -> bytes:
-        """``{"name":...,"channels":[...],"data":`` for a plain channel, else b"" (cached)."""
+    def _fast_prefix(self, channel: Any, event_name: Any) -> bytes:
+        """``{"name":...,"channels":[...],"data":`` for a plain channel and event name
+        the fast path may take, else b"" (cached either way, bounded)."""
         prefix = b""
         if (
-            len(event_name) <= v.MAX_EVENT_NAME_LENGTH
+            type(event_name) is str
+            and len(event_name) <= v.MAX_EVENT_NAME_LENGTH
+            and self._json_encoder is None
             and not channel.startswith(v.ENCRYPTED_PREFIX)
             and v.channel_is_valid(channel)
         ):
@@ -344,7 +340,8 @@ class Pusher:
             )
         if len(self._fast_prefixes) >= _PREFIX_CACHE_SIZE:
             self._fast_prefixes.clear()
-        self._fast_prefixes[(channel, event_name)] = prefix
+        if type(event_name) is str:
+            self._fast_prefixes.setdefault(channel, {})[event_name] = prefix
         return prefix
 
     def _batch_request(self, batch: Any, already_encoded: bool = False) -> Request:
@@ -499,9 +496,28 @@ class Pusher:
         >>> client.authenticate("presence-room", "1.2", {"user_id": "7"})  # doctest: +SKIP
         {'auth': 'key:...', 'channel_data': '{"user_id":"7"}'}
         """
+        # Private and presence channels: C checks the socket id and channel and
+        # signs in one call; None from it means "invalid", explained below.
+        if (
+            type(channel) is str
+            and type(socket_id) is str
+            and not channel.startswith(v.ENCRYPTED_PREFIX)
+        ):
+            if not custom_data:
+                if not channel.startswith(v.PRESENCE_PREFIX):
+                    auth = self._signer.channel_auth(socket_id, channel, "")
+                    if auth is not None:
+                        return {"auth": auth}
+            elif not channel.startswith(v.PRESENCE_PREFIX) or (
+                isinstance(custom_data, Mapping) and "user_id" in custom_data
+            ):
+                signed_data = self._dumps_text(custom_data)
+                auth = self._signer.channel_auth(socket_id, channel, signed_data)
+                if auth is not None:
+                    return {"auth": auth, "channel_data": signed_data}
         channel = v.validate_subscribable_channel(channel)
         socket_id = v.validate_socket_id(socket_id)
-        channel_data = None
+        channel_data: str | None = None
         if channel.startswith(v.PRESENCE_PREFIX):
             if not isinstance(custom_data, Mapping) or "user_id" not in custom_data:
                 raise ValueError(
@@ -528,8 +544,12 @@ class Pusher:
     ) -> dict[str, str]:
         """Sign in ``socket_id`` as the user in ``user_data`` (needs a string ``id``)."""
         v.validate_user_data(user_data)
-        socket_id = v.validate_socket_id(socket_id)
         encoded = self._dumps_text(user_data)
+        if type(socket_id) is str:
+            auth = self._signer.user_auth(socket_id, encoded)
+            if auth is not None:
+                return {"auth": auth, "user_data": encoded}
+        socket_id = v.validate_socket_id(socket_id)  # raises: it is not a valid socket id
         to_sign = f"{socket_id}::user::{encoded}".encode()
         return {"auth": self._key + ":" + self._signer.hmac_hex(to_sign), "user_data": encoded}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import threading
 from collections.abc import Iterator
 
@@ -617,3 +618,66 @@ def test_endpoint_refuses_bad_timestamps(signer_cls, timestamp) -> None:  # type
     endpoint = signer_cls(KEY, SECRET).endpoint("POST", "/apps/3/events")
     with pytest.raises((TypeError, ValueError)):
         endpoint.sign(b"{}", timestamp)
+
+
+# ---- channel / user authorization ------------------------------------------------
+
+socket_ids = st.one_of(
+    st.from_regex(r"\A[0-9]{1,12}\.[0-9]{1,12}\Z"),
+    st.sampled_from(
+        ["1.1:private-other", "1.1\n", "\u0661.\u0661", ".1", "1.", "", "1.1.1", " 1.1", "1.1 "]
+    ),
+    st.text(max_size=20),
+)
+channel_names = st.one_of(
+    st.text("abcXYZ019-_=@,.;", min_size=1, max_size=200),
+    st.sampled_from(["", "a b", "a:b", "#server-to-user-1", "café", "c" * 201]),
+    st.text(max_size=30),
+)
+
+
+@PROPERTY
+@given(key=texts, secret=secrets, socket_id=socket_ids, channel=channel_names, data=texts)
+def test_channel_auth_matches_fallback(
+    sha_impl: int, key: str, secret: str, socket_id: str, channel: str, data: str
+) -> None:
+    fast, slow = both(key, secret)
+    got = fast.channel_auth(socket_id, channel, data)
+    assert got == slow.channel_auth(socket_id, channel, data)
+    valid = (
+        re.fullmatch(r"[0-9]+\.[0-9]+", socket_id) is not None
+        and re.fullmatch(r"[-a-zA-Z0-9_=@,.;]{1,200}", channel) is not None
+    )
+    if not valid:
+        assert got is None
+    else:
+        message = f"{socket_id}:{channel}" + (f":{data}" if data else "")
+        mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+        assert got == f"{key}:{mac}"
+
+
+@PROPERTY
+@given(key=texts, secret=secrets, socket_id=socket_ids, data=texts)
+def test_user_auth_matches_fallback(
+    sha_impl: int, key: str, secret: str, socket_id: str, data: str
+) -> None:
+    fast, slow = both(key, secret)
+    got = fast.user_auth(socket_id, data)
+    assert got == slow.user_auth(socket_id, data)
+    if re.fullmatch(r"[0-9]+\.[0-9]+", socket_id) is None:
+        assert got is None
+    else:
+        message = f"{socket_id}::user::{data}".encode()
+        assert got == f"{key}:{hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+@pytest.mark.parametrize("signer_cls", [native.Signer, _fallback.Signer], ids=["native", "python"])
+def test_channel_auth_worked_example(signer_cls) -> None:  # type: ignore[no-untyped-def]
+    signer = signer_cls(KEY, SECRET)
+    assert signer.channel_auth("1234.1234", "private-foobar", "") == (
+        "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+    )
+    with pytest.raises(TypeError):
+        signer.channel_auth(None, "private-foobar", "")
+    with pytest.raises(TypeError):
+        signer.user_auth("1.1", None)
