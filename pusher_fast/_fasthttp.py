@@ -7,20 +7,23 @@ the Content-Length change per request) and reads the answer with
 chunked bodies, ``Connection: close`` and HTTP/1.0 are all http.client's
 parsing, not ours.  Connections are kept alive in a small thread-safe LIFO
 pool (``maxsize`` idle connections are kept; more are opened when all are
-busy and closed when they come back), with TCP_NODELAY.  HTTPS uses
+busy and closed when they come back), with TCP_NODELAY; a forked child
+process starts with an empty pool instead of sharing its parent's sockets.  HTTPS uses
 ``ssl.create_default_context()`` (certificates and host names verified, the
 system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).  The
 timeout is ``client.timeout`` seconds for connecting and for each read.
 
 A request that got no answer (refused, reset, timed out, TLS failure) raises
 ``PusherTransportError``; the connection it used is discarded.  There are no
-retries, with one exception: a kept-alive connection that the server closed
-while it sat idle (idle timeouts; soketi closes after every answer) fails
-before any byte of answer arrives.  When that happens on a connection that
-already served a request, the request is sent once more on a new connection
-(the server closed before reading it, so it was not processed) and
-``stale_resends`` counts it.  A fresh connection is never resent on, nor is a
-request after a timeout or after part of an answer arrived.
+retries, with one exception.  A kept-alive connection can be closed by the
+server while it sits idle (idle timeouts; soketi closes after every answer).
+An idle connection is polled before reuse and dropped if the server closed it;
+when the close races the request anyway, the request fails before any byte of
+answer arrives.  When that happens on a connection that already served a
+request, the request is sent once more on a new connection (the server closed
+before reading it, so it was not processed) and ``stale_resends`` counts it.
+A fresh connection is never resent on, nor is a request after a timeout or
+after part of an answer arrived.
 
 Which transport a client gets: :func:`default_backend` returns an
 ``HTTPClientBackend`` normally, and the urllib3 transport
@@ -42,11 +45,12 @@ Which transport a client gets: :func:`default_backend` returns an
 from __future__ import annotations
 
 import io
+import os
 import select
 import socket
 import ssl
 import threading
-import time
+import weakref
 from collections.abc import Iterator, Mapping
 from http.client import (
     HTTPConnection,
@@ -81,11 +85,18 @@ _STALE = (
     ssl.SSLZeroReturnError,
 )
 
-#: A connection idle for longer than this is polled for a close before reuse.
-IDLE_CHECK_AFTER = 2.0
+# What sendall raises when the server closed the connection; it may still have answered.
+_CLOSED_WHILE_SENDING = (
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 
 _USER_AGENT = "pusher-fast-python/" + VERSION
 _READ_BUFFER = 16384
+_HAS_POLL = hasattr(select, "poll")
 _HEADS_MAX = 256  # cached request heads (one per method and path)
 _OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries"))
 
@@ -122,7 +133,7 @@ class _ReaderSource:
 
 
 class _Connection:
-    __slots__ = ("generation", "http", "last_used", "reader", "served", "sock", "source")
+    __slots__ = ("generation", "http", "poller", "reader", "served", "sock", "source")
 
     def __init__(self, http: HTTPConnection, sock: socket.socket, generation: int) -> None:
         self.http = http
@@ -131,11 +142,26 @@ class _Connection:
         self.source = cast(socket.socket, _ReaderSource(self.reader))
         self.generation = generation
         self.served = 0
-        self.last_used = 0.0
+        self.poller: Any = None
+        if _HAS_POLL:
+            self.poller = select.poll()
+            self.poller.register(sock, select.POLLIN)
+
+    def dropped(self) -> bool:
+        """True when the idle connection is readable: the server closed it (or broke protocol)."""
+        try:
+            if self.poller is not None:
+                return bool(self.poller.poll(0))
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def close(self) -> None:
-        self.http.close()
-        self.reader.release()
+        try:
+            self.http.close()
+            self.reader.release()
+        except OSError:
+            pass  # closing a broken socket: nothing more to do
 
 
 class ResponseHeaders(Mapping[str, str]):
@@ -171,18 +197,6 @@ def make_ssl_context(ca_certs: str | None = None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     return context
-
-
-def _is_dropped(sock: socket.socket) -> bool:
-    """True when an idle connection is readable: the server closed it (or broke protocol)."""
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
 
 
 def _is_safe_target(text: str) -> bool:
@@ -251,6 +265,7 @@ class HTTPClientBackend:
         self.stale_resends = 0
         #: Connections opened so far (TCP, and TLS handshakes for https).
         self.connections_opened = 0
+        _BACKENDS.add(self)
 
     # -- the backend interface ------------------------------------------------------------
 
@@ -275,6 +290,15 @@ class HTTPClientBackend:
         for conn in idle:
             conn.close()
 
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections (closing our copies of the
+        descriptors sends nothing), and the lock another thread may have held."""
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, []
+        self._generation += 1
+        for conn in idle:
+            conn.close()
+
     # -- sending ---------------------------------------------------------------------------
 
     def _send(self, request: Request) -> tuple[int, bytes, HTTPResponse]:
@@ -293,12 +317,26 @@ class HTTPClientBackend:
         self, conn: _Connection, data: bytes, request: Request
     ) -> tuple[int, bytes, HTTPResponse]:
         answered = False
+        send_error: OSError | None = None
         try:
-            conn.sock.sendall(data)
+            try:
+                conn.sock.sendall(data)
+            except _CLOSED_WHILE_SENDING as exc:
+                # The server may have answered before closing (a 413 for a body it will not
+                # read): look for that answer before calling it a failure.
+                send_error = exc
             # Wait for the first byte of the answer before letting http.client parse it:
             # an error before it (or EOF) means the request was not answered at all.
-            if not conn.reader.peek(1):
-                raise RemoteDisconnected("Remote end closed connection without response")
+            try:
+                first = conn.reader.peek(1)
+            except _NO_ANSWER:
+                if send_error is not None:
+                    raise send_error from None
+                raise
+            if not first:
+                raise send_error or RemoteDisconnected(
+                    "Remote end closed connection without response"
+                )
             answered = True
             response = HTTPResponse(conn.source, method=request.method)
             response.begin()
@@ -311,7 +349,7 @@ class HTTPClientBackend:
                 raise _StaleConnection from exc
             raise self._error(request, exc) from exc
         conn.served += 1
-        if response.will_close or not response.isclosed():
+        if send_error is not None or response.will_close or not response.isclosed():
             conn.close()
         else:
             self._checkin(conn)
@@ -367,14 +405,13 @@ class HTTPClientBackend:
                 if not idle:
                     break
                 conn = idle.pop()
-            if time.monotonic() - conn.last_used > IDLE_CHECK_AFTER and _is_dropped(conn.sock):
+            if conn.dropped():
                 conn.close()
                 continue
             return conn
         return self._open(request)
 
     def _checkin(self, conn: _Connection) -> None:
-        conn.last_used = time.monotonic()
         with self._lock:
             if conn.generation == self._generation and len(self._idle) < self.maxsize:
                 self._idle.append(conn)
@@ -400,8 +437,21 @@ class HTTPClientBackend:
             raise
         with self._lock:
             self.connections_opened += 1
-            return _Connection(http, sock, self._generation)
+            generation = self._generation
+        return _Connection(http, sock, generation)
 
+
+# Every live backend, so that a forked child can drop the connections it inherited.
+_BACKENDS: weakref.WeakSet[HTTPClientBackend] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for backend in list(_BACKENDS):
+        backend._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 Backend = Union[HTTPClientBackend, Urllib3Backend]
 
@@ -426,7 +476,6 @@ def default_backend(client: Pusher, **options: Any) -> Backend:
 
 
 __all__ = [
-    "IDLE_CHECK_AFTER",
     "HTTPClientBackend",
     "ResponseHeaders",
     "default_backend",

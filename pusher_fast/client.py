@@ -23,9 +23,10 @@ import orjson
 from . import _json
 from . import _validation as v
 from ._crypto import ChannelBoxes, parse_master_key, shared_secret
+from ._fasthttp import default_backend
 from ._request import GET, POST, Request
 from ._signing import Signer
-from ._transport import RetriesArg, Urllib3Backend
+from ._transport import RetriesArg
 
 if TYPE_CHECKING:
     from .bulk import BulkSender
@@ -117,7 +118,7 @@ class Pusher:
         self._sign_batch = self._signer.endpoint(POST, self._batch_path).sign
 
         if backend is None:
-            self.http: Any = Urllib3Backend(self, retries=retries, **backend_options)
+            self.http: Any = default_backend(self, retries=retries, **backend_options)
         else:
             if retries is not None:
                 backend_options["retries"] = retries

@@ -1,0 +1,952 @@
+"""The http.client transport (``pusher_fast._fasthttp``) against local servers.
+
+Two servers, both standard library, on 127.0.0.1:
+
+- ``MiniServer`` (below): records each request and TCP connection and answers with raw bytes the
+  test writes, so the framing is the test's choice (Content-Length, chunked, HTTP/1.0, no length,
+  ``Connection: close``, a cut answer), over plain TCP or TLS;
+- ``tests.faultserver.FaultServer``: resets (RST), closes (FIN) and stalls on cue.
+
+The last test runs ``tests/test_transport.py`` and ``tests/test_faults.py`` in a subprocess with
+``default_backend`` as the client's transport, to show both transports pass the same suites.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import urllib3
+
+import pusher_fast
+from pusher_fast import _fasthttp
+from pusher_fast._fasthttp import HTTPClientBackend, default_backend
+from pusher_fast._request import Request
+from pusher_fast._transport import Urllib3Backend
+from pusher_fast.errors import (
+    PusherBadAuth,
+    PusherBadRequest,
+    PusherBadStatus,
+    PusherError,
+    PusherForbidden,
+    PusherTransportError,
+)
+from tests.faultserver import Close, FaultServer, Reply, Reset
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[1]
+PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+# -- answers, as raw bytes ------------------------------------------------------------------
+
+
+def http11(status: int = 200, body: bytes = b"{}", headers: dict[str, str] | None = None) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for i in range(0, len(body), size):
+        piece = body[i : i + size]
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+@dataclass
+class Answer:
+    raw: bytes
+    close: bool = False  # close the connection after writing (FIN), announced or not
+
+
+@dataclass
+class Seen:
+    conn: int
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class _MiniHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1
+    timeout = 30.0
+    server: _MiniHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.conn_id = self.server.owner._opened()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.owner._closed()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = Seen(self.conn_id, self.command, self.path, dict(self.headers.items()), body)
+        with owner.lock:
+            owner.requests.append(seen)
+        answer = owner.answer(seen)
+        try:
+            self.wfile.write(answer.raw)
+            self.wfile.flush()
+        except OSError:
+            pass
+        if answer.close:
+            self.close_connection = True
+
+
+class _MiniHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 64
+    owner: MiniServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that give up (timeouts, failed TLS handshakes) are expected
+
+
+class MiniServer:
+    """See the module docstring.  ``answer(seen) -> Answer``; 200 ``{}`` by default."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.answer: Callable[[Seen], Answer] = lambda seen: Answer(http11())
+        self.requests: list[Seen] = []
+        self.connections = 0  # TCP connections accepted so far
+        self.open_now = 0
+        self.most_open = 0  # the most connections open at once
+        self.lock = threading.Lock()
+        self._httpd = _MiniHTTPServer(("127.0.0.1", 0), _MiniHandler)
+        self._httpd.owner = self
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def _opened(self) -> int:
+        with self.lock:
+            self.connections += 1
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+            return self.connections
+
+    def _closed(self) -> None:
+        with self.lock:
+            self.open_now -= 1
+
+    def always(self, raw: bytes, close: bool = False) -> None:
+        self.answer = lambda seen: Answer(raw, close)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def mini() -> Iterator[MiniServer]:
+    server = MiniServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def faults() -> Iterator[FaultServer]:
+    server = FaultServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_client(port: int, backend: Any = HTTPClientBackend, **options: Any) -> pusher_fast.Pusher:
+    options.setdefault("timeout", 2)
+    return pusher_fast.Pusher(
+        app_id="123456",
+        key="fast-key",
+        secret="fast-secret",
+        host="127.0.0.1",
+        port=port,
+        ssl=options.pop("ssl", False),
+        backend=backend,
+        **options,
+    )
+
+
+def http_of(client: pusher_fast.Pusher) -> HTTPClientBackend:
+    backend = client.http
+    assert isinstance(backend, HTTPClientBackend)
+    return backend
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+class TestAnswers:
+    @pytest.mark.parametrize("status", [200, 202])
+    def test_success_returns_the_parsed_json(self, mini, status):
+        mini.always(http11(status, b'{"channels":{"a":{"subscription_count":3}}}'))
+        client = make_client(mini.port)
+        assert client.trigger("a", "e", {"x": "é"}) == {
+            "channels": {"a": {"subscription_count": 3}}
+        }
+        (seen,) = mini.requests
+        assert (seen.method, seen.target.partition("?")[0]) == ("POST", "/apps/123456/events")
+        assert json.loads(json.loads(seen.body)["data"]) == {"x": "é"}
+
+    @pytest.mark.parametrize(
+        ("status", "error"),
+        [
+            (400, PusherBadRequest),
+            (401, PusherBadAuth),
+            (403, PusherForbidden),
+            (413, PusherBadStatus),
+            (500, PusherBadStatus),
+        ],
+    )
+    def test_error_statuses_raise_the_official_errors(self, mini, status, error):
+        mini.always(http11(status, b"nope: the reason"))
+        client = make_client(mini.port)
+        with pytest.raises(error, match="the reason") as info:
+            client.trigger("a", "e", "d")
+        assert info.value.status == status
+        # An error answer is an answer: the connection stays in the pool.
+        with pytest.raises(error):
+            client.channels_info()
+        assert mini.connections == 1
+
+    def test_get_requests(self, mini):
+        mini.always(http11(200, b'{"channels":{}}'))
+        client = make_client(mini.port)
+        assert client.channels_info("presence-a=b@c,d;", ["user_count"]) == {"channels": {}}
+        (seen,) = mini.requests
+        assert seen.method == "GET" and seen.body == b""
+        assert "filter_by_prefix=presence-a=b@c,d;" in seen.target
+
+    def test_send_raw_returns_status_body_and_case_insensitive_headers(self, mini):
+        mini.always(http11(429, b"slow down", {"Retry-After": "3", "X-Two": "2"}))
+        client = make_client(mini.port)
+        status, body, headers = http_of(client).send_raw(client._trigger_request("a", "e", "d"))
+        assert (status, body) == (429, b"slow down")
+        assert headers.get("Retry-After") == headers.get("retry-after") == "3"
+        assert headers["x-two"] == "2" and "X-TWO" in headers
+        assert headers.get("Missing") is None
+        with pytest.raises(KeyError):
+            headers["Missing"]
+        assert len(headers) == len(list(headers)) == 4
+
+    def test_request_head_matches_the_urllib3_transport(self, mini):
+        for backend in (HTTPClientBackend, Urllib3Backend):
+            client = make_client(mini.port, backend=backend)
+            client.trigger("a", "e", "d")
+            client.channels_info()
+        fast_post, fast_get, u3_post, u3_get = mini.requests
+
+        def names(seen: Seen) -> dict[str, str]:
+            return {k.lower(): v for k, v in seen.headers.items() if k.lower() != "user-agent"}
+
+        assert names(fast_post) == names(u3_post)
+        assert names(fast_get) == names(u3_get)
+        assert names(fast_post)["content-type"] == "application/json"
+        assert names(fast_post)["x-pusher-library"].startswith("pusher-fast-python")
+        assert names(fast_post)["host"] == f"127.0.0.1:{mini.port}"
+        assert int(names(fast_post)["content-length"]) == len(fast_post.body)
+        assert fast_post.headers["User-Agent"].startswith("pusher-fast-python/")
+
+    def test_chunked_answer(self, mini):
+        payload = json.dumps({"channels": {f"c{i}": {} for i in range(50)}}).encode()
+        mini.always(chunked(payload))
+        client = make_client(mini.port)
+        for _ in range(3):
+            assert client.trigger("a", "e", "d") == json.loads(payload)
+        assert mini.connections == 1  # a chunked answer keeps the connection
+
+    @pytest.mark.parametrize("framing", ["length", "chunked"])
+    def test_answer_larger_than_64_kb(self, mini, framing):
+        big = {"channels": {f"channel-{i:06d}": {"user_count": i} for i in range(6000)}}
+        payload = json.dumps(big).encode()
+        assert len(payload) > 150_000
+        mini.always(http11(200, payload) if framing == "length" else chunked(payload, 9000))
+        client = make_client(mini.port)
+        assert client.channels_info() == big
+        assert client.channels_info() == big
+        assert mini.connections == 1
+
+    def test_request_body_larger_than_64_kb(self, mini):
+        client = make_client(mini.port, max_payload_kb=200)
+        data = "x" * 150_000
+        assert client.trigger("a", "e", data) == {}
+        assert json.loads(mini.requests[0].body)["data"] == data
+
+    def test_answer_without_length_is_read_to_the_close(self, mini):
+        mini.always(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"a": 1}', True)
+        client = make_client(mini.port)
+        assert client.trigger("a", "e", "d") == {"a": 1}
+        assert client.trigger("a", "e", "d") == {"a": 1}
+        assert mini.connections == 2
+        assert http_of(client).stale_resends == 0
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+class CountingSocket:
+    """Stands in for a pooled connection's socket, counting ``sendall`` calls."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sendalls: list[int] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sendalls.append(len(data))
+        self.sock.sendall(data)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+class TestConnections:
+    def test_requests_reuse_one_connection(self, mini):
+        client = make_client(mini.port)
+        for i in range(20):
+            client.trigger("a", "e", str(i))
+        client.channels_info()
+        assert len(mini.requests) == 21 and mini.connections == 1
+        backend = http_of(client)
+        assert backend.connections_opened == 1 and backend.stale_resends == 0
+
+    def test_one_sendall_per_request_and_tcp_nodelay(self, mini):
+        client = make_client(mini.port)
+        client.trigger("a", "e", "first")
+        (conn,) = http_of(client)._idle
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        counting = CountingSocket(conn.sock)
+        conn.sock = counting  # type: ignore[assignment]
+        client.trigger("a", "e", "second")
+        client.channels_info()
+        assert len(counting.sendalls) == 2
+        post = mini.requests[1]
+        assert counting.sendalls[0] > len(post.body) > 0  # head and body together
+
+    def test_connection_close_is_honoured(self, mini):
+        mini.always(http11(headers={"Connection": "close"}), close=True)
+        client = make_client(mini.port)
+        for i in range(5):
+            assert client.trigger("a", "e", str(i)) == {}
+        assert mini.connections == 5 and len(mini.requests) == 5
+        assert http_of(client).stale_resends == 0
+        assert http_of(client)._idle == []
+
+    @pytest.mark.parametrize("keep_alive", [False, True], ids=["close", "keep-alive"])
+    def test_http_1_0_server(self, mini, keep_alive):
+        extra = "Connection: keep-alive\r\n" if keep_alive else ""
+        raw = f"HTTP/1.0 200 OK\r\n{extra}Content-Length: 8\r\n\r\n".encode() + b'{"v":10}'
+        mini.always(raw, close=not keep_alive)
+        client = make_client(mini.port)
+        for _ in range(4):
+            assert client.trigger("a", "e", "d") == {"v": 10}
+        assert mini.connections == (1 if keep_alive else 4)
+        assert len(mini.requests) == 4
+
+    @pytest.mark.parametrize("maxsize", [10, 2])
+    def test_shared_client_across_threads(self, mini, maxsize):
+        client = make_client(mini.port, maxsize=maxsize)
+        barrier = threading.Barrier(8)
+        results: list[Any] = []
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            barrier.wait()
+            for i in range(50):
+                try:
+                    results.append(client.trigger(f"c{n}", "e", {"n": n, "i": i}))
+                except BaseException as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == [] and results == [{}] * 400
+        assert len(mini.requests) == 400
+        bodies = [json.loads(r.body) for r in mini.requests]
+        assert len({(b["channels"][0], b["data"]) for b in bodies}) == 400
+        backend = http_of(client)
+        assert mini.connections == backend.connections_opened
+        assert backend.stale_resends == 0
+        assert len(backend._idle) <= maxsize  # extras closed on return
+        if maxsize >= 8:
+            assert mini.connections <= 8  # one per thread at most, all kept
+        else:
+            # Busy threads open extra connections, closed when they come back (as urllib3's
+            # non-blocking pool does): never more open at once than maxsize + threads.
+            assert mini.most_open <= maxsize + 8
+
+    def test_close_closes_idle_connections_and_stays_usable(self, mini):
+        client = make_client(mini.port)
+        client.trigger("a", "e", "d")
+        backend = http_of(client)
+        (conn,) = backend._idle
+        backend.close()
+        assert backend._idle == [] and conn.sock.fileno() == -1
+        client.trigger("a", "e", "d")
+        assert mini.connections == 2
+
+    def test_idle_connection_closed_by_the_server_is_dropped_before_sending(self, mini):
+        # soketi-style: the server closes silently after each answer.  An idle connection is
+        # polled before reuse, so no request goes out on a closed one: nothing to resend.
+        mini.always(http11(), close=True)
+        client = make_client(mini.port)
+        for i in range(4):
+            client.trigger("a", "e", str(i))
+            time.sleep(0.05)  # let the FIN arrive
+        assert len(mini.requests) == 4 and mini.connections == 4
+        assert http_of(client).stale_resends == 0
+
+    def test_server_closing_silently_in_a_tight_loop(self, mini):
+        # The FIN may race the next request: then it is resent, once, on a new connection.
+        mini.always(http11(), close=True)
+        client = make_client(mini.port)
+        for i in range(20):
+            assert client.trigger("a", "e", str(i)) == {}
+        assert len(mini.requests) == 20 and mini.connections == 20
+        assert http_of(client).connections_opened == 20
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_forked_child_does_not_share_the_parents_connections(self, mini):
+        client = make_client(mini.port)
+        client.trigger("a", "e", "parent-1")
+        pid = os.fork()
+        if pid == 0:  # the child: exit at once, whatever happens
+            code = 3
+            try:
+                inherited = len(http_of(client)._idle)
+                code = 0 if inherited == 0 and client.trigger("a", "e", "child") == {} else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        client.trigger("a", "e", "parent-2")
+        first, child, second = mini.requests
+        assert json.loads(child.body)["data"] == "child"
+        assert first.conn == second.conn != child.conn
+
+
+# -- stale keep-alive connections -----------------------------------------------------------
+
+
+class TestStaleConnections:
+    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
+    def test_reused_connection_dropped_unanswered_is_resent_once(self, faults, fault):
+        faults.script(Reply(), fault)
+        client = make_client(faults.port)
+        assert client.trigger("c", "e", {"n": 1}) == {}
+        assert client.trigger("c", "e", {"n": 2}) == {}
+        first, stale, again = faults.requests
+        assert stale.conn == first.conn and again.conn != stale.conn
+        assert again.body == stale.body and again.status == 200
+        assert http_of(client).stale_resends == 1
+
+    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
+    def test_the_resend_happens_only_once(self, faults, fault):
+        faults.script(Reply())
+        faults.default = fault
+        client = make_client(faults.port)
+        client.trigger("c", "e", {"n": 1})
+        with pytest.raises(PusherTransportError):
+            client.trigger("c", "e", {"n": 2})
+        assert len(faults.requests) == 3
+        assert http_of(client).stale_resends == 1
+
+    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
+    def test_fresh_connection_is_never_resent_on(self, faults, fault):
+        faults.default = fault
+        client = make_client(faults.port)
+        with pytest.raises(PusherTransportError):
+            client.trigger("c", "e", {"n": 1})
+        assert len(faults.requests) == 1
+        assert http_of(client).stale_resends == 0
+
+    def test_no_resend_after_a_timeout_on_a_reused_connection(self, faults):
+        faults.script(Reply(), Reply(delay=1.0))
+        client = make_client(faults.port, timeout=0.3)
+        client.trigger("c", "e", {"n": 1})
+        started = time.monotonic()
+        with pytest.raises(PusherTransportError, match="timed out"):
+            client.trigger("c", "e", {"n": 2})
+        assert time.monotonic() - started < 0.9
+        faults.wait_idle(5)
+        assert len(faults.requests) == 2
+        assert http_of(client).stale_resends == 0
+
+    def test_no_resend_after_part_of_an_answer(self, mini):
+        answers = iter(
+            [Answer(http11()), Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{", True)]
+        )
+        mini.answer = lambda seen: next(answers)
+        client = make_client(mini.port)
+        client.trigger("c", "e", "one")
+        with pytest.raises(PusherTransportError, match="IncompleteRead"):
+            client.trigger("c", "e", "two")
+        assert len(mini.requests) == 2
+        assert http_of(client).stale_resends == 0
+
+
+# -- early answers -------------------------------------------------------------------------
+
+
+class EarlyAnswerServer:
+    """Raw sockets: answers 200 to a request it reads whole, and to a request whose body is
+    over ``limit`` bytes a 413 as soon as it has the head, then closes without reading the body
+    (the kernel resets the connection: the client's sendall fails, the 413 is already there)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.lengths: list[int] = []  # Content-Length of each request, in arrival order
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                self.lengths.append(length)
+                if length > self.limit:
+                    conn.sendall(http11(413, b"too big!", {"Connection": "close"}))
+                    time.sleep(0.05)
+                    return  # closed with the body unread: a reset
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                conn.sendall(http11())
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+class TestEarlyAnswers:
+    @pytest.fixture
+    def early(self) -> Iterator[EarlyAnswerServer]:
+        server = EarlyAnswerServer()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    def test_an_answer_sent_before_the_body_was_read_is_returned(self, early):
+        client = make_client(early.port, max_payload_kb=20_000)
+        with pytest.raises(PusherBadStatus, match="too big") as info:
+            client.trigger("a", "e", "x" * 5_000_000)
+        assert info.value.status == 413
+        assert len(early.lengths) == 1
+
+    def test_an_early_answer_on_a_reused_connection_is_not_resent(self, early):
+        client = make_client(early.port, max_payload_kb=20_000)
+        assert client.trigger("a", "e", "small") == {}
+        with pytest.raises(PusherBadStatus, match="too big"):
+            client.trigger("a", "e", "x" * 5_000_000)
+        assert len(early.lengths) == 2 and early.connections == 1
+        assert http_of(client).stale_resends == 0
+        assert client.trigger("a", "e", "small again") == {}  # on a new connection
+        assert early.connections == 2
+
+
+# -- no answer ------------------------------------------------------------------------------
+
+
+class TestNoAnswer:
+    def test_connection_refused(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        client = make_client(port, timeout=2)
+        started = time.monotonic()
+        with pytest.raises(PusherTransportError, match="refused") as info:
+            client.trigger("a", "e", "d")
+        assert time.monotonic() - started < 1.5
+        assert f"127.0.0.1:{port}" in str(info.value)
+        assert isinstance(info.value, PusherError)
+
+    def test_read_timeout(self, faults):
+        faults.default = Reply(delay=2.5)
+        client = make_client(faults.port, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(PusherTransportError, match="timed out"):
+            client.trigger("a", "e", "d")
+        assert 0.4 < time.monotonic() - started < 1.5
+
+    def test_connect_timeout(self):
+        # A listener that never accepts, with its one-slot backlog full: SYNs are dropped.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(8):
+                filler = socket.socket()
+                filler.settimeout(0.2)
+                try:
+                    filler.connect(("127.0.0.1", port))
+                except OSError:
+                    filler.close()
+                    break
+                fillers.append(filler)
+            else:
+                pytest.skip("the kernel accepted every connection: no way to stall a connect")
+            client = make_client(port, timeout=0.5)
+            started = time.monotonic()
+            with pytest.raises(PusherTransportError, match="timed out"):
+                client.trigger("a", "e", "d")
+            assert 0.4 < time.monotonic() - started < 1.5
+        finally:
+            for filler in fillers:
+                filler.close()
+            listener.close()
+
+    def test_garbage_answer_is_a_transport_error(self, mini):
+        mini.always(b"SSH-2.0-OpenSSH\r\n\r\n", close=True)
+        with pytest.raises(PusherTransportError, match="BadStatusLine"):
+            make_client(mini.port).trigger("a", "e", "d")
+
+    def test_unsafe_request_target_is_refused_before_sending(self, mini):
+        client = make_client(mini.port)
+        request = Request(client, "POST", "/apps/1/events", None, b"{}", "a=1 HTTP/1.1\r\nX: y")
+        with pytest.raises(ValueError):
+            http_of(client).send_request(request)
+        assert mini.requests == []
+
+
+# -- HTTPS ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Certificates:
+    ca: Path  # what ca_certs= gets
+    cert: Path  # for localhost and 127.0.0.1
+    key: Path
+    wrong_cert: Path | None = None  # for other.example only, from the same CA
+    wrong_key: Path | None = None
+
+
+def _cryptography_certs(folder: Path) -> Certificates:
+    """A CA, and leaves signed by it: one for localhost / 127.0.0.1, one for other.example."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    pem = serialization.Encoding.PEM
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pusher_fast test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = folder / "ca.pem"
+    ca_path.write_bytes(ca.public_bytes(pem))
+
+    def leaf(name: str, names: list[x509.GeneralName]) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(pem))
+        key_path.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        return cert_path, key_path
+
+    cert, key = leaf(
+        "localhost", [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    wrong_cert, wrong_key = leaf("other.example", [x509.DNSName("other.example")])
+    return Certificates(ca_path, cert, key, wrong_cert, wrong_key)
+
+
+def _openssl_certs(folder: Path) -> Certificates:
+    """A self-signed certificate for localhost / 127.0.0.1 (it is its own CA)."""
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key_path), "-out", str(cert_path), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return Certificates(cert_path, cert_path, key_path)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory) -> Certificates:
+    folder = tmp_path_factory.mktemp("tls")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("neither the cryptography package nor openssl is available")
+        return _openssl_certs(folder)
+    return _cryptography_certs(folder)
+
+
+def _tls_server(cert: Path, key: Path) -> MiniServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return MiniServer(tls=context)
+
+
+@pytest.fixture
+def tls_server(certificates) -> Iterator[MiniServer]:
+    server = _tls_server(certificates.cert, certificates.key)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class TestHTTPS:
+    def test_unknown_certificate_is_refused(self, tls_server):
+        client = make_client(tls_server.port, ssl=True)
+        with pytest.raises(PusherTransportError, match="certificate") as info:
+            client.trigger("a", "e", "d")
+        assert f"https://127.0.0.1:{tls_server.port}" in str(info.value)
+        assert tls_server.requests == []
+
+    def test_ca_certs_verifies_and_keeps_the_connection(self, tls_server, certificates):
+        client = make_client(tls_server.port, ssl=True, ca_certs=str(certificates.ca))
+        for i in range(5):
+            assert client.trigger("a", "e", str(i)) == {}
+        assert len(tls_server.requests) == 5 and tls_server.connections == 1
+        context = http_of(client).ssl_context
+        assert context is not None
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+    def test_host_name_is_verified(self, certificates):
+        if certificates.wrong_cert is None or certificates.wrong_key is None:
+            pytest.skip("needs the cryptography package")
+        server = _tls_server(certificates.wrong_cert, certificates.wrong_key)  # other.example
+        try:
+            client = make_client(server.port, ssl=True, ca_certs=str(certificates.ca))
+            with pytest.raises(PusherTransportError, match="certificate") as info:
+                client.trigger("a", "e", "d")
+            assert "127.0.0.1" in str(info.value)
+            assert server.requests == []
+        finally:
+            server.stop()
+
+    def test_system_store_is_the_default(self):
+        context = _fasthttp.make_ssl_context()
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+        stats = context.cert_store_stats()
+        assert stats["x509_ca"] == ssl.create_default_context().cert_store_stats()["x509_ca"]
+
+
+# -- which transport ------------------------------------------------------------------------
+
+
+def _pusher(**options: Any) -> pusher_fast.Pusher:
+    options.setdefault("backend", default_backend)
+    return pusher_fast.Pusher(app_id="1", key="k", secret="s", **options)
+
+
+class TestDefaultBackend:
+    def test_plain_options_get_the_http_client_backend(self):
+        for options in ({}, {"retries": None}, {"retries": 0}, {"retries": False},
+                        {"maxsize": 3, "ca_certs": None}):  # fmt: skip
+            backend = default_backend(_pusher(backend=None), **options)
+            assert type(backend) is HTTPClientBackend, options
+
+    @pytest.mark.parametrize(
+        "options",
+        [{"retries": 2}, {"retries": True}, {"retries": urllib3.Retry(1)},
+         {"pool_manager": urllib3.PoolManager()}, {"block": True}],
+        ids=["retries=2", "retries=True", "Retry", "pool_manager", "urllib3 option"],
+    )  # fmt: skip
+    def test_urllib3_features_get_the_urllib3_backend(self, options):
+        backend = default_backend(_pusher(backend=None), **options)
+        assert type(backend) is Urllib3Backend
+        if "pool_manager" in options:
+            assert backend.pool_manager is options["pool_manager"]
+
+    @pytest.mark.parametrize("retries", ["3", -1, 1.5])
+    def test_invalid_retries_is_a_type_error(self, retries):
+        with pytest.raises(TypeError):
+            _pusher(retries=retries)
+
+    @pytest.mark.parametrize("ssl_on, variable", [(False, "http_proxy"), (True, "https_proxy")])
+    def test_a_proxy_gets_the_urllib3_backend(self, monkeypatch, ssl_on, variable):
+        monkeypatch.setenv(variable, "http://127.0.0.1:3128")
+        client = _pusher(ssl=ssl_on, host="api-eu.pusher.com")
+        assert type(client.http) is Urllib3Backend
+        assert client.http._proxied
+
+    def test_a_proxy_for_the_other_scheme_does_not_apply(self, monkeypatch):
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:3128")
+        assert type(_pusher(ssl=True, host="api-eu.pusher.com").http) is HTTPClientBackend
+
+    def test_no_proxy_bypasses_the_proxy(self, monkeypatch):
+        monkeypatch.setenv("https_proxy", "http://127.0.0.1:3128")
+        monkeypatch.setenv("no_proxy", "localhost,api-eu.pusher.com")
+        assert type(_pusher(ssl=True, host="api-eu.pusher.com").http) is HTTPClientBackend
+
+    def test_http_client_backend_refuses_urllib3_options(self):
+        client = _pusher(backend=None)
+        with pytest.raises(TypeError, match="block"):
+            HTTPClientBackend(client, block=True)
+        with pytest.raises(ValueError, match="retry"):
+            HTTPClientBackend(client, retries=3)
+        with pytest.raises(ValueError, match="maxsize"):
+            HTTPClientBackend(client, maxsize=0)
+
+
+# -- the bulk sender on this transport ------------------------------------------------------
+
+
+def test_bulk_sender_honours_retry_after_through_send_raw(faults):
+    faults.script(Reply(429, b"slow down", {"Retry-After": "0.3"}))
+    client = make_client(faults.port)
+    with client.bulk(concurrency=2, retries=2, backoff_base=0.01, backoff_max=5.0) as sender:
+        for i in range(25):
+            sender.add("c", "e", {"seq": i})
+    report = sender.report
+    assert report.ok and report.delivered == 25, report.as_dict()
+    first, second = faults.requests[0], faults.requests[1:]
+    retried = [r for r in second if r.body == first.body]
+    assert retried and retried[0].t - first.t >= 0.28
+    assert sorted(json.loads(e["data"])["seq"] for e in faults.accepted_events()) == list(range(25))
+
+
+# -- parity: the transport and fault suites, on this transport ------------------------------
+
+PARITY_BOOT = """
+import sys
+import pytest
+import pusher_fast
+import pusher_fast.client as client_module
+from pusher_fast._fasthttp import HTTPClientBackend, default_backend
+
+# Until Pusher picks default_backend by itself, put it where Pusher looks for its transport.
+if getattr(client_module, "default_backend", None) is not default_backend:
+    client_module.Urllib3Backend = default_backend
+probe = pusher_fast.Pusher(app_id="1", key="k", secret="s", host="127.0.0.1", port=9, ssl=False)
+assert type(probe.http) is HTTPClientBackend, type(probe.http)
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(600)
+def test_transport_and_fault_suites_pass_on_this_transport():
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run(
+        [sys.executable, "-c", PARITY_BOOT, "-q", "-p", "no:cacheprovider", "-rfEX",
+         "tests/test_transport.py", "tests/test_faults.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=580,
+    )  # fmt: skip
+    tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+    assert result.returncode == 0, tail
+    assert " passed" in tail and "failed" not in tail, tail
