@@ -32,7 +32,9 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+import orjson
 
 from . import _json
 from . import _validation as v
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from .client import Pusher
 
 _log = logging.getLogger("pusher_fast.bulk")
+_orjson_dumps = orjson.dumps
 
 #: Statuses worth another try: the service did not take the request.
 RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
@@ -87,8 +90,24 @@ class BulkReport:
         }
 
 
-# One queued event: its JSON fragment as sent, and the replayable form.
-_Item = tuple[bytes, dict[str, Any]]
+# One queued event: its JSON fragment as sent, then what replaying it takes
+# (channel, name, data before encryption, socket id), kept raw: the dict a
+# FailedEvent shows is only built for events that fail.
+_Item = tuple[bytes, str, str, Union[str, bytes], Optional[str]]
+
+
+def _replay(item: _Item) -> dict[str, Any]:
+    _, channel, name, data, socket_id = item
+    event: dict[str, Any] = {
+        "channel": channel,
+        "name": name,
+        "data": data if isinstance(data, str) else data.decode("utf-8"),
+    }
+    if socket_id:
+        event["socket_id"] = socket_id
+    return event
+
+
 _STOP: Any = object()
 
 
@@ -136,10 +155,57 @@ def _failure(status: int, text: str, headers: Mapping[str, str]) -> Outcome:
 class _EventEncoder:
     """Validates and encodes events for the batch endpoint (shared sync/async)."""
 
+    _HEAD_CACHE_SIZE = 1024
+
     def __init__(self, client: Pusher) -> None:
         self.client = client
+        # (channel, name) -> b'{"channel":"..","name":..,"data":' when the short
+        # path may take them (plain channel, default JSON), else b"".
+        self._heads: dict[tuple[str, str], bytes] = {}
 
     def encode(
+        self, channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
+    ) -> list[_Item]:
+        if socket_id is None and type(channels) is str and type(name) is str:
+            head = self._heads.get((channels, name))
+            if head is None:
+                head = self._head(channels, name)
+            if head:
+                limit = self.client._batch_limit
+                kind = type(data)
+                if kind is dict or kind is list:
+                    try:
+                        text = _orjson_dumps(data, option=_json.OPTIONS)
+                    except TypeError:  # the general path below explains
+                        text = b"null"
+                    if b"null" not in text and len(text) <= limit:
+                        literal = text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+                        return [(head + b'"' + literal + b'"}', channels, name, text, None)]
+                elif kind is str and len(data) * 4 <= limit:
+                    return [(head + _orjson_dumps(data) + b"}", channels, name, data, None)]
+        return self._encode(channels, name, data, socket_id)
+
+    def _head(self, channel: str, name: str) -> bytes:
+        head = b""
+        if (
+            len(name) <= v.MAX_EVENT_NAME_LENGTH
+            and self.client._json_encoder is None
+            and not channel.startswith(v.ENCRYPTED_PREFIX)
+            and v.channel_is_valid(channel)
+        ):
+            head = (
+                b'{"channel":"'
+                + channel.encode("ascii")
+                + b'","name":'
+                + _json.dumps_bytes(name)
+                + b',"data":'
+            )
+        if len(self._heads) >= self._HEAD_CACHE_SIZE:
+            self._heads.clear()
+        self._heads[(channel, name)] = head
+        return head
+
+    def _encode(
         self, channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
     ) -> list[_Item]:
         client = self.client
@@ -164,10 +230,9 @@ class _EventEncoder:
             sent = client._encrypt(channel, text) if v.is_encrypted_channel(channel) else text
             v.check_data_size(sent, client._batch_limit, "")
             wire: dict[str, Any] = {"channel": channel, "name": name, "data": sent}
-            replay: dict[str, Any] = {"channel": channel, "name": name, "data": text}
             if sid:
-                wire["socket_id"] = replay["socket_id"] = sid
-            items.append((_json.dumps_bytes(wire), replay))
+                wire["socket_id"] = sid
+            items.append((_json.dumps_bytes(wire), channel, name, text, sid))
         return items
 
     def request(self, items: list[_Item]) -> Request:
@@ -244,7 +309,7 @@ class _BulkBase:
     def _fail(
         self, items: list[_Item], reason: str, status: int | None = None, attempts: int = 0
     ) -> None:
-        failures = [FailedEvent(item[1], reason, status, attempts) for item in items]
+        failures = [FailedEvent(_replay(item), reason, status, attempts) for item in items]
         with self._lock:
             self.report.failed.extend(failures)
         if self._on_failure is not None:

@@ -79,3 +79,19 @@ def test_fast_path_refuses_what_the_general_path_refuses(channel, data, error) -
         else:
             with pytest.raises(error):
                 client._trigger_request(channel, "e", data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    channel=CHANNEL, name=NAME, data=DATA | st.dictionaries(st.text(max_size=5), DATA, max_size=3)
+)
+def test_bulk_fast_fragment_equals_general_fragment(channel: str, name: str, data: object) -> None:
+    from pusher_fast.bulk import _EventEncoder, _replay
+
+    encoder = _EventEncoder(pusher_fast.Pusher("3", "k", "s"))
+    (fast,) = encoder.encode(channel, name, data, None)
+    (slow,) = encoder._encode(channel, name, data, None)
+    assert fast[0] == slow[0]
+    assert _replay(fast) == _replay(slow)
+    text = data if isinstance(data, str) else _json.dumps(data)
+    assert _json.loads(fast[0]) == {"channel": channel, "name": name, "data": text}
