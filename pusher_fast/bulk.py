@@ -337,7 +337,10 @@ class BulkSender(_BulkBase):
     batch, backoff from ``backoff_base`` doubling up to ``backoff_max``
     seconds, and ``shutdown_timeout`` seconds for :meth:`close` to finish.
     ``on_failure`` is called with each :class:`FailedEvent` as it fails (its
-    exceptions are logged, never allowed to disturb the account).
+    exceptions are logged, never allowed to disturb the account).  A worker
+    that would send a partial batch first waits ``linger`` seconds (2 ms) for
+    more events: under load batches are full anyway, and a trickle of events
+    is delayed by at most that.
 
     The account is final when :meth:`close` returns: every event that
     :meth:`add` accepted is counted in ``report.delivered`` or listed in
@@ -356,15 +359,27 @@ class BulkSender(_BulkBase):
         backoff_max: float = 10.0,
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
+        linger: float = 0.002,
     ) -> None:
         super().__init__(
             client, batch_size, concurrency, max_queue, retries,
             backoff_base, backoff_max, shutdown_timeout, on_failure,
         )  # fmt: skip
-        # The queue itself is unbounded so that close() can always post its
-        # stop markers; ``_slots`` bounds the events waiting in it.
+        self.linger = linger
+        # Events are grouped on the producer side: add() fills ``_open`` and
+        # hands whole batches to the workers through ``_queue`` (one handoff
+        # per batch, not per event), or a partial batch at once when a worker
+        # is idle, so a trickle of events is not held back.  The queue is
+        # unbounded so that close() can always post its stop markers;
+        # ``_room`` bounds the events accepted and not yet taken by a worker
+        # (backpressure: add() waits on ``_cond`` while there is none).
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._slots = threading.Semaphore(max_queue)
+        self._cond = threading.Condition(self._lock)
+        self._max_queue = max_queue
+        self._room = max_queue
+        self._open: list[_Item] = []
+        self._idle = 0
+        self._partial_posted = False
         self._abandon = threading.Event()
         self._workers = [
             threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
@@ -395,19 +410,45 @@ class BulkSender(_BulkBase):
         items = self._encoder.encode(
             channels if channels is not None else channel, name, data, socket_id
         )
-        for item in items:
-            acquired = self._slots.acquire(timeout=0.1)
-            while not acquired and not self._closed:
-                acquired = self._slots.acquire(timeout=0.1)
-            with self._lock:
-                self.report.submitted += 1
-                if acquired and not self._closed:
-                    self._queue.put(item)
-                    continue
-            if acquired:
-                self._slots.release()
-            self._fail([item], "not sent: the sender was closed while it waited for room", None, 0)
-        return len(items)
+        count = len(items)
+        ready: list[list[_Item]] = []
+        with self._cond:
+            # Wait for room; an event fanned out wider than the whole queue
+            # goes in once the queue is empty.
+            while self._room < min(count, self._max_queue) and not self._closed:
+                self._cond.wait(0.1)
+            self.report.submitted += count
+            closed = self._closed
+            if not closed:
+                self._room -= count
+                self._open.extend(items)
+                ready = self._ready_batches()
+        if closed:
+            self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
+        if ready:
+            for batch in ready:
+                self._queue.put(batch)
+            # Hand the GIL over now: a worker whose answer has arrived would
+            # otherwise wait for the interpreter's switch interval (5 ms)
+            # while this thread keeps encoding.
+            time.sleep(0)
+        return count
+
+    def _ready_batches(self) -> list[list[_Item]]:
+        """Full batches out of ``_open``, and a partial one for an idle worker (lock held)."""
+        size = self.batch_size
+        ready = []
+        while len(self._open) >= size:
+            ready.append(self._open[:size])
+            del self._open[:size]
+        if self._open and not self._partial_posted and self._idle > len(ready):
+            ready.append(self._open)
+            self._open = []
+            self._partial_posted = True  # its worker lingers; later events join it
+        # Each batch posted wakes one idle worker: count it woken now, so that
+        # the next add() does not wake another for one more event.
+        self._idle -= min(self._idle, len(ready))
+        return ready
 
     def add_many(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Queue ``{"channel"|"channels", "name", "data", "socket_id"?}`` dicts."""
@@ -429,12 +470,13 @@ class BulkSender(_BulkBase):
         plus twice the client's timeout plus a second (for requests already
         on the wire); the report is final then.
         """
-        with self._lock:
+        with self._cond:
             first = not self._closed
             self._closed = True
-        if first:
-            for _ in self._workers:
-                self._queue.put(_STOP)
+            self._cond.notify_all()  # producers waiting for room give up
+            if first:  # the last partial batch is taken by a worker at its stop marker
+                for _ in self._workers:
+                    self._queue.put(_STOP)
         limit = self.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         for worker in self._workers:
@@ -458,51 +500,76 @@ class BulkSender(_BulkBase):
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet taken by a worker."""
-        return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
+        """Events accepted and not yet taken by a worker."""
+        return self._max_queue - self._room
 
     # -- worker side -------------------------------------------------------------
 
+    def _taken(self, batch: list[_Item]) -> None:
+        """A worker took ``batch``: its events no longer count against the queue (lock held)."""
+        self._room += len(batch)
+        self._cond.notify_all()
+
     def _drain(self, reason: str) -> None:
-        """Report every queued event failed; stop markers are put back for the workers."""
+        """Report every waiting event failed; stop markers are put back for the workers."""
         stops = 0
         while True:
             try:
-                item = self._queue.get_nowait()
+                batch = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is _STOP:
+            if batch is _STOP:
                 stops += 1
             else:
-                self._slots.release()
-                self._fail([item], reason, None, 0)
+                with self._cond:
+                    self._taken(batch)
+                self._fail(batch, reason, None, 0)
+        with self._cond:
+            left, self._open = self._open, []
+            self._taken(left)
+        if left:
+            self._fail(left, reason, None, 0)
         for _ in range(stops):
             self._queue.put(_STOP)
 
-    def _take(self) -> Any:
-        item = self._queue.get()
-        if item is not _STOP:
-            self._slots.release()
-        return item
+    def _next_batch(self) -> Any:
+        """The next batch to send, or the stop marker; waits (as idle) when there is none."""
+        try:
+            batch = self._queue.get_nowait()
+        except queue.Empty:
+            with self._cond:
+                if self._open:
+                    batch, self._open = self._open, []
+                    self._taken(batch)
+                    return batch
+                self._idle += 1  # add() takes it back when it posts for us
+            batch = self._queue.get()
+        if batch is _STOP:
+            with self._cond:
+                if not self._open:
+                    return batch
+                batch, self._open = self._open, []
+                self._taken(batch)
+            self._queue.put(_STOP)  # send this last partial batch, then stop
+            return batch
+        partial = len(batch) < self.batch_size
+        if partial and self.linger > 0:
+            time.sleep(self.linger)  # let events added meanwhile join this batch
+        with self._cond:
+            if partial:
+                room = self.batch_size - len(batch)
+                batch.extend(self._open[:room])
+                del self._open[:room]
+                self._partial_posted = False
+            self._taken(batch)
+        return batch
 
     def _work(self) -> None:
         ident = threading.get_ident()
-        stop = False
-        while not stop:
-            item = self._take()
-            if item is _STOP:
+        while True:
+            items = self._next_batch()
+            if items is _STOP:
                 return
-            items = [item]
-            while len(items) < self.batch_size:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                self._slots.release()
-                items.append(item)
             with self._lock:
                 self._in_flight[ident] = items
             try:

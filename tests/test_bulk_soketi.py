@@ -121,7 +121,9 @@ def test_ten_thousand_events_arrive_exactly_once(server, browsers):
     elapsed = time.monotonic() - started
     report = sender.report
     assert report.ok, report.as_dict()
-    assert report.requests == n // 10 and report.retries == 0
+    # Batches are full but for a few: a partial first one sent at once to an idle
+    # worker (latency first), and the remainder at close.
+    assert n // 10 <= report.requests <= n // 10 + 4 and report.retries == 0
     barrier(server, MAIN, b, channel)
     seen = seen_seqs(b, channel)
     assert_matches_subscriber(report, seen, n)
@@ -141,7 +143,8 @@ def test_wrong_secret_fails_every_batch_without_retries(server, browsers):
         for i in range(45):
             sender.add(channel, "ev", {"seq": i})
     report = sender.report
-    assert report.requests == 5 and report.retries == 0  # 401 is never retried
+    # 401 is never retried: one request per batch (5 of 10, or 6 with a partial first one)
+    assert report.requests in (5, 6) and report.retries == 0
     assert report.delivered == 0 and sorted(failed_seqs(report)) == list(range(45))
     for f in report.failed:
         assert f.status == 401 and "authentication failed" in f.reason and f.attempts == 1

@@ -532,7 +532,7 @@ def test_bulk_sender_accounts_for_every_event(make_client, pusher_client, browse
     report = sender.report
     assert report.ok, report
     assert (report.submitted, report.delivered, report.failed) == (46, 46, [])
-    assert report.requests == 5  # 10 per request
+    assert report.requests in (5, 6)  # 10 per request (a partial first one may go alone)
 
     barrier(pusher_client, [b], channels[0], uid)
     for ch in channels:
