@@ -33,7 +33,7 @@ def _median_us(fn: Callable[[], Any], seconds: float) -> float:
 def _cases() -> dict[str, dict[str, Callable[[], Any]]]:
     ours = Pusher(APP_ID, KEY, SECRET)
     pure = Pusher(APP_ID, KEY, SECRET)
-    pure._signer = _signing.PythonSigner(KEY, SECRET)
+    pure._use_signer(_signing.PythonSigner(KEY, SECRET))
     data = {"message": "x" * 80}
     secret = SECRET.encode()
     body = b'{"name":"e","channels":["c"],"data":"' + b"x" * 100 + b'"}'

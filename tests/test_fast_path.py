@@ -95,3 +95,41 @@ def test_bulk_fast_fragment_equals_general_fragment(channel: str, name: str, dat
     assert _replay(fast) == _replay(slow)
     text = data if isinstance(data, str) else _json.dumps(data)
     assert _json.loads(fast[0]) == {"channel": channel, "name": name, "data": text}
+
+
+EVENT = st.fixed_dictionaries({"channel": CHANNEL, "name": NAME, "data": DATA})
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(EVENT, min_size=0, max_size=12))
+def test_batch_body_holds_each_event_as_given(batch: list[dict]) -> None:
+    client = pusher_fast.Pusher("3", "k", "s")
+    before = [dict(e) for e in batch]
+    request = client._batch_request(batch)
+    assert batch == before  # never modified
+    expected = [
+        {
+            "channel": e["channel"],
+            "name": e["name"],
+            "data": e["data"] if isinstance(e["data"], str) else _json.dumps(e["data"]),
+        }
+        for e in batch
+    ]
+    assert _json.loads(request.body) == {"batch": expected}
+    assert request.params == {"batch": expected}
+
+
+@pytest.mark.parametrize(
+    "event,error",
+    [
+        ({"channel": ["a", "b"], "name": "e", "data": "x"}, (TypeError, ValueError)),
+        ({"channel": "bad channel", "name": "e", "data": "x"}, ValueError),
+        ({"channel": "a", "name": "e" * 201, "data": "x"}, ValueError),
+        ({"channel": "a", "name": "e", "data": {"x": float("inf")}}, ValueError),
+        ({"channel": "a", "name": "e", "data": "x" * 10241}, ValueError),
+    ],
+)
+def test_batch_event_errors_are_not_swallowed(event: dict, error) -> None:
+    client = pusher_fast.Pusher("3", "k", "s")
+    with pytest.raises(error):
+        client._batch_request([{"channel": "ok", "name": "e", "data": "x"}, event])
