@@ -425,13 +425,8 @@ class BulkSender(_BulkBase):
                 ready = self._ready_batches()
         if closed:
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
-        if ready:
-            for batch in ready:
-                self._queue.put(batch)
-            # Hand the GIL over now: a worker whose answer has arrived would
-            # otherwise wait for the interpreter's switch interval (5 ms)
-            # while this thread keeps encoding.
-            time.sleep(0)
+        for batch in ready:
+            self._queue.put(batch)
         return count
 
     def _ready_batches(self) -> list[list[_Item]]:
