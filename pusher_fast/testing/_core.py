@@ -370,13 +370,19 @@ class Core:
         app_id: Optional[str] = None,
     ) -> list[RecordedEvent]:
         with self._cond:
-            return [
-                e
-                for e in self._events
-                if (channel is None or e.channel == channel)
-                and (name is None or e.name == name)
-                and (app_id is None or e.app_id == str(app_id))
-            ]
+            return self._matching(channel, name, app_id)
+
+    def _matching(
+        self, channel: Optional[str], name: Optional[str], app_id: Optional[str]
+    ) -> list[RecordedEvent]:
+        """Recorded events that match (None matches any); the caller holds ``_cond``."""
+        return [
+            e
+            for e in self._events
+            if (channel is None or e.channel == channel)
+            and (name is None or e.name == name)
+            and (app_id is None or e.app_id == str(app_id))
+        ]
 
     def wait_for_events(
         self,
@@ -388,12 +394,7 @@ class Core:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = [
-                    e
-                    for e in self._events
-                    if (channel is None or e.channel == channel)
-                    and (name is None or e.name == name)
-                ]
+                found = self._matching(channel, name, None)
                 remaining = deadline - time.monotonic()
                 if len(found) >= count or remaining <= 0:
                     return found
