@@ -1,4 +1,4 @@
-"""The http.client transport (``pusher_fast._fasthttp``) against local servers.
+"""The default sync transport (``pusher_fast._fasthttp``) against local servers.
 
 Two servers, both standard library, on 127.0.0.1:
 
@@ -349,8 +349,8 @@ class CountingSocket:
         self.sendalls.append(len(data))
         self.sock.sendall(data)
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)  # recv, fileno, close: the real socket's
 
 
 class TestConnections:
@@ -535,7 +535,7 @@ class TestStaleConnections:
         mini.answer = lambda seen: next(answers)
         client = make_client(mini.port)
         client.trigger("c", "e", "one")
-        with pytest.raises(PusherTransportError, match="IncompleteRead"):
+        with pytest.raises(PusherTransportError, match="closed the connection in the body"):
             client.trigger("c", "e", "two")
         assert len(mini.requests) == 2
         assert http_of(client).stale_resends == 0
@@ -673,7 +673,7 @@ class TestNoAnswer:
 
     def test_garbage_answer_is_a_transport_error(self, mini):
         mini.always(b"SSH-2.0-OpenSSH\r\n\r\n", close=True)
-        with pytest.raises(PusherTransportError, match="BadStatusLine"):
+        with pytest.raises(PusherTransportError, match="malformed answer"):
             make_client(mini.port).trigger("a", "e", "d")
 
     def test_unsafe_request_target_is_refused_before_sending(self, mini):
