@@ -12,7 +12,8 @@ Measured (events/s; CPU µs per HTTP request of the whole Python process, worker
   (b) ``trigger_batch`` of 10 in a loop: the same three
   (c) pusher_fast ``BulkSender`` (concurrency 4, batches of 10) vs (a) official Python and the
       Node ``triggerBatch`` loop of (b)
-  (d) 100 concurrent triggers (``asyncio.gather``): ``AsyncPusher`` vs the official
+  (d) 100 concurrent triggers (``asyncio.gather``): ``AsyncPusher`` (its default asyncio
+      transport, and on aiohttp with ``backend=AsyncIOBackend``) vs the official
       ``pusher.aiohttp.AsyncIOBackend``
   plus single ``trigger`` loops against soketi for both Python libraries (soketi closes the
   connection after every response: no keep-alive there).
@@ -45,7 +46,8 @@ import pusher  # noqa: E402
 import pusher.aiohttp  # noqa: E402
 
 import pusher_fast  # noqa: E402
-from pusher_fast.aiohttp import AsyncPusher  # noqa: E402
+from pusher_fast.aio import AsyncPusher  # noqa: E402
+from pusher_fast.aiohttp import AsyncIOBackend  # noqa: E402
 
 APP = {"app_id": "123456", "key": "bench-key", "secret": "bench-secret"}
 DATA = {"text": "hello world", "n": 42}
@@ -60,6 +62,8 @@ Result = dict[str, float]  # events, requests, seconds, cpu_s
 RAW_SINGLE = "a.single pusher_fast+raw (diag.)"
 RAW_BULK = "c.bulk pusher_fast+raw c=4 (diag.)"
 RAW_ASYNC = "d.async pusher_fast+raw x100 (diag.)"
+# pusher_fast's AsyncPusher on its aiohttp transport (one pooled session) instead of the default.
+AIOHTTP_ASYNC = "d.async pusher_fast+aiohttp x100"
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -330,6 +334,9 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (median reported)")
     parser.add_argument("--no-soketi", action="store_true", help="skip the soketi loops")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument(
+        "--only", default="", help="comma-separated name prefixes of the cases to run (a.,c.)"
+    )
     args = parser.parse_args()
     secs, reps = args.seconds, max(1, args.reps)
 
@@ -352,11 +359,16 @@ def main() -> int:
             (RAW_BULK, lambda: fast_bulk(port, secs, 4, raw=True)),
             ("d.async pusher_fast x100", lambda: async_gather(
                 lambda: AsyncPusher(**kwargs_for(port)), secs, close=True)),
+            (AIOHTTP_ASYNC, lambda: async_gather(
+                lambda: AsyncPusher(**kwargs_for(port), backend=AsyncIOBackend), secs, close=True)),
             (RAW_ASYNC, lambda: async_raw(port, secs)),
             ("d.async official aiohttp x100", lambda: async_gather(
                 lambda: pusher.Pusher(**kwargs_for(port), backend=pusher.aiohttp.AsyncIOBackend),
                 secs, close=False)),
         ]  # fmt: skip
+        if args.only:
+            prefixes = tuple(args.only.split(","))
+            cases = [case for case in cases if case[0].startswith(prefixes)]
         for rep in range(reps):
             for name, run in cases:
                 results.setdefault(name, []).append(run())
@@ -439,6 +451,7 @@ def main() -> int:
         ("diag: single, raw socket / official py", ratio(RAW_SINGLE, py_single_), None),
         ("diag: bulk, raw socket / official py single", ratio(RAW_BULK, py_single_), None),
         ("diag: bulk, raw socket / node triggerBatch", ratio(RAW_BULK, node_b), None),
+        ("async x100: pusher_fast+aiohttp / official", ratio(AIOHTTP_ASYNC, a_py), None),
         ("diag: async, raw streams / official aiohttp", ratio(RAW_ASYNC, a_py), None),
     ]
     print(f"{'ratio':44} {'value':>7} {'target':>7}  verdict")

@@ -1,45 +1,41 @@
-"""Async support on aiohttp (optional extra: ``pip install pusher-fast[aiohttp]``).
+"""The aiohttp transport (optional extra: ``pip install pusher-fast[aiohttp]``).
 
 ``AsyncIOBackend`` is a drop-in for ``pusher.aiohttp.AsyncIOBackend`` (pass it
 as ``backend=``; the client's request methods then return awaitables), but it
 keeps ONE pooled ``aiohttp.ClientSession`` per client instead of opening one
-per call.  ``AsyncPusher`` is the first-class async client:
+per call.  The first-class async client, :class:`~pusher_fast.aio.AsyncPusher`,
+is re-exported here; it uses aiohttp only when asked
+(``AsyncPusher(..., backend=AsyncIOBackend)``) or when a proxy applies.
 
->>> async with AsyncPusher(app_id="1", key="k", secret="s") as client:  # doctest: +SKIP
+>>> async with AsyncPusher(app_id="1", key="k", secret="s",  # doctest: +SKIP
+...                        backend=AsyncIOBackend) as client:
 ...     await client.trigger("orders", "created", {"id": 1})
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Callable
+import ssl
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from . import _validation as v
+from ._fasthttp import make_ssl_context
 from ._request import Request, process_response
-from .bulk import (
-    BulkReport,
-    FailedEvent,
-    Outcome,
-    _BulkBase,
-    _Item,
-    backoff_delay,
-    classify,
-    error_outcome,
-)
+from .aio import AsyncBulkSender, AsyncPusher, default_async_backend
 from .client import Pusher
-from .errors import PusherError, PusherTransportError
+from .errors import PusherTransportError
 
 
 class AsyncIOBackend:
     """Sends requests over one pooled ``aiohttp.ClientSession`` per client.
 
     Options: ``limit`` (connections in the pool, default 100), ``session`` (an
-    ``aiohttp.ClientSession`` of your own, which you then close yourself).
+    ``aiohttp.ClientSession`` of your own, which you then close yourself),
+    ``ca_certs`` (a CA bundle instead of the system store), ``trust_env``
+    (proxies from the environment, as aiohttp reads them; off by default).
     The session is made on first use, inside the running event loop.
     """
 
@@ -50,6 +46,8 @@ class AsyncIOBackend:
         limit: int = 100,
         session: aiohttp.ClientSession | None = None,
         retries: object = None,
+        ca_certs: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         if retries:
             raise TypeError(
@@ -62,6 +60,8 @@ class AsyncIOBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=client.timeout)
+        self._trust_env = trust_env
+        self._ssl: ssl.SSLContext | bool = make_ssl_context(ca_certs) if ca_certs else True
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -71,8 +71,10 @@ class AsyncIOBackend:
             # say): the old loop is gone with its connections; start afresh.
             session = None
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30)
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30, ssl=self._ssl)
+            session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, trust_env=self._trust_env
+            )
             self._session = session
             self._loop = loop
             self._owns_session = True
@@ -102,227 +104,4 @@ class AsyncIOBackend:
         self._session = None
 
 
-class AsyncPusher(Pusher):
-    """``Pusher`` whose HTTP calls are coroutines, on a pooled aiohttp session.
-
-    Same constructor as :class:`~pusher_fast.Pusher` (``backend`` defaults to
-    :class:`AsyncIOBackend`).  ``authenticate``, ``authenticate_user`` and
-    ``validate_webhook`` do no I/O and stay plain methods.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("backend", AsyncIOBackend)
-        super().__init__(*args, **kwargs)
-
-    async def trigger(
-        self,
-        channels: str | Iterable[str],
-        event_name: str,
-        data: Any,
-        socket_id: str | None = None,
-        info: str | Iterable[str] | None = None,
-    ) -> Any:
-        return await self._send(self._trigger_request(channels, event_name, data, socket_id, info))
-
-    async def trigger_batch(
-        self, batch: Iterable[Mapping[str, Any]] = (), already_encoded: bool = False
-    ) -> Any:
-        return await self._send(self._batch_request(batch, already_encoded))
-
-    async def channels_info(
-        self, prefix_filter: str | None = None, attributes: str | Iterable[str] = ()
-    ) -> Any:
-        return await self._send(self._channels_info_request(prefix_filter, attributes))
-
-    async def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> Any:
-        return await self._send(self._channel_info_request(channel, attributes))
-
-    async def users_info(self, channel: str) -> Any:
-        return await self._send(self._users_info_request(channel))
-
-    async def send_to_user(self, user_id: str, event_name: str, data: Any) -> Any:
-        user_id = v.validate_user_id(user_id)
-        return await self.trigger([v.SERVER_TO_USER_PREFIX + user_id], event_name, data)
-
-    async def terminate_user_connections(self, user_id: str) -> Any:
-        return await self._send(self._terminate_request(user_id))
-
-    def bulk(self, **options: Any) -> AsyncBulkSender:  # type: ignore[override]
-        """An :class:`AsyncBulkSender` (``async with client.bulk() as sender``)."""
-        return AsyncBulkSender(self, **options)
-
-    async def aclose(self) -> None:
-        close = getattr(self.http, "aclose", None)
-        if close is not None:
-            await close()
-
-    async def __aenter__(self) -> AsyncPusher:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-_STOP: Any = object()
-
-
-class AsyncBulkSender(_BulkBase):
-    """The asyncio twin of :class:`pusher_fast.bulk.BulkSender`, same guarantees.
-
-    ``await sender.add(...)`` waits while the queue is full; ``await
-    sender.close()`` (or leaving ``async with``) flushes and returns the
-    :class:`~pusher_fast.bulk.BulkReport`, final when it returns.
-    """
-
-    def __init__(
-        self,
-        client: AsyncPusher,
-        *,
-        batch_size: int = v.MAX_BATCH_EVENTS,
-        concurrency: int = 8,
-        max_queue: int = 10000,
-        retries: int = 5,
-        backoff_base: float = 0.1,
-        backoff_max: float = 10.0,
-        shutdown_timeout: float = 30.0,
-        on_failure: Callable[[FailedEvent], None] | None = None,
-    ) -> None:
-        super().__init__(
-            client, batch_size, concurrency, max_queue, retries,
-            backoff_base, backoff_max, shutdown_timeout, on_failure,
-        )  # fmt: skip
-        self._concurrency = concurrency
-        # Unbounded, so close() can always post its stop markers; _slots bounds events.
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(max_queue)
-        self._workers: list[asyncio.Task[None]] = []
-        self._abandon = asyncio.Event()
-
-    def _start(self) -> None:
-        if not self._workers:
-            self._workers = [asyncio.ensure_future(self._work(i)) for i in range(self._concurrency)]
-
-    async def add(
-        self,
-        channel: str | Iterable[str],
-        name: str,
-        data: Any,
-        socket_id: str | None = None,
-        *,
-        channels: str | Iterable[str] | None = None,
-    ) -> int:
-        if self._closed:
-            raise RuntimeError("AsyncBulkSender is closed")
-        self._start()
-        items = self._encoder.encode(
-            channels if channels is not None else channel, name, data, socket_id
-        )
-        for item in items:
-            await self._slots.acquire()  # cancelled here: this item was never submitted
-            self.report.submitted += 1
-            if self._closed:
-                self._slots.release()
-                self._fail([item], "not sent: the sender was closed while it waited for room")
-            else:
-                self._queue.put_nowait(item)
-        return len(items)
-
-    @property
-    def pending(self) -> int:
-        """Events queued and not yet taken by a worker (approximate while closing)."""
-        return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
-
-    async def close(self, timeout: float | None = None) -> BulkReport:
-        if not self._closed:
-            self._closed = True
-            self._start()
-            for _ in self._workers:
-                self._queue.put_nowait(_STOP)
-        limit = self.shutdown_timeout if timeout is None else timeout
-        _, pending = await asyncio.wait(self._workers, timeout=limit)
-        if pending:
-            self._abandon.set()
-            self._drain("not sent: shutdown timed out")
-            # Unlike threads, tasks can be stopped: requests on the wire are
-            # cancelled now and their batches reported as possibly delivered.
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            self._abandoned_in_flight()
-        self._drain("not sent: the sender was closed")
-        self.report.elapsed = time.monotonic() - self._started
-        return self.report
-
-    async def __aenter__(self) -> AsyncBulkSender:
-        self._start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def _drain(self, reason: str) -> None:
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is not _STOP:
-                self._slots.release()
-                self._fail([item], reason)
-
-    async def _work(self, ident: int) -> None:
-        stop = False
-        while not stop:
-            item = await self._queue.get()
-            if item is _STOP:
-                return
-            self._slots.release()
-            items = [item]
-            while len(items) < self.batch_size and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is _STOP:
-                    stop = True
-                    break
-                self._slots.release()
-                items.append(item)
-            self._in_flight[ident] = items
-            try:
-                await self._send(ident, items)
-            except asyncio.CancelledError:
-                raise  # close() reports the in-flight batch
-            except Exception as exc:
-                self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
-
-    async def _send(self, ident: int, items: list[_Item]) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome = await self._attempt(items)
-            self.report.requests += 1
-            if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt)
-                return
-            if not outcome.retryable or attempt > self.retries:
-                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
-                return
-            self.report.retries += 1
-            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
-            try:
-                await asyncio.wait_for(self._abandon.wait(), delay)
-            except asyncio.TimeoutError:
-                continue
-            reason = f"not sent: shutdown timed out ({outcome.reason})"
-            self._settle(ident, items, False, reason, outcome.status, attempt)
-            return
-
-    async def _attempt(self, items: list[_Item]) -> Outcome:
-        request = self._encoder.request(items)
-        http = self.client.http
-        try:
-            if hasattr(http, "send_raw"):
-                status, body, headers = await http.send_raw(request)
-                return classify(status, body, headers)
-            await http.send_request(request)
-            return Outcome(True, 200, "", False)
-        except PusherError as exc:
-            return error_outcome(exc)
-
-
-__all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher"]
+__all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher", "default_async_backend"]

@@ -1,0 +1,325 @@
+"""The asyncio transport: keep-alive HTTP/1.1 on asyncio protocols, no third-party client.
+
+``AsyncHTTPBackend`` is what :class:`~pusher_fast.aio.AsyncPusher` uses by default.  It
+writes each request with one ``transport.write`` of the bytes ``_http11.RequestEncoder``
+made, and reads the answer with ``_http11.ResponseReader`` (httptools, strict, with size
+limits), straight from ``data_received``: no stream objects, no task per request.  Per
+request it costs a few tens of µs of CPU where aiohttp's client takes a few hundred.
+
+- **Pool.** Connections are kept alive per client and event loop, up to ``limit`` open at
+  once (default 100); a request that finds them all busy waits for one (first come, first
+  served).  Idle connections are reused newest first.  A pool made in one event loop is not
+  used from another (``asyncio.run`` twice, say): the new loop starts a new pool.
+- **Timeout.** ``client.timeout`` seconds for connecting, and the same for the whole answer
+  to arrive after the request is written.  A timeout raises ``PusherTransportError`` and
+  closes the connection.
+- **Failures.** Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
+  malformed answer) raises ``PusherTransportError`` and the connection is dropped.  A
+  kept-alive connection that the server closed while idle is dropped before reuse; when the
+  close races a request (the server closes before any byte of answer, on a connection that
+  already served one), the request is sent once more on a new connection and
+  ``stale_resends`` counts it.  Nothing else is ever sent twice.
+- **Cancellation.** A request whose task is cancelled has its connection closed (its
+  answer could otherwise be read as the next request's).
+- **TLS.** ``ssl.create_default_context()`` (certificates and host names verified, the
+  system CA store, TLS 1.2 or later); ``ca_certs=`` for another bundle.
+- **Proxies** are not spoken: :func:`~pusher_fast.aio.default_async_backend` picks the
+  aiohttp transport when ``https_proxy``/``http_proxy`` applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._fasthttp import make_ssl_context
+from ._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
+from ._request import Request, process_response
+from .errors import PusherTransportError
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+
+class _Closed(ConnectionResetError):
+    """The server closed the connection before any byte of an answer."""
+
+
+class _StaleConnection(Exception):
+    """Internal: a reused connection was found closed before any answer."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one request on it at a time."""
+
+    def __init__(self) -> None:
+        self.transport: Optional[asyncio.Transport] = None
+        self.reader: Optional[ResponseReader] = None
+        self.waiter: Optional[asyncio.Future[None]] = None
+        self.closed = False
+        self.served = 0
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        if reader is None:  # bytes nobody asked for: the connection cannot be trusted
+            self.close()
+            return
+        try:
+            done = reader.feed(data)
+        except ProtocolError as exc:
+            self._finish(exc)
+            return
+        if done:
+            self._finish(None)
+
+    def eof_received(self) -> bool:
+        reader = self.reader
+        if reader is not None:
+            if not reader.started:
+                self._finish(_Closed("closed by the server without an answer"))
+            else:
+                try:
+                    reader.feed(b"")  # completes a body that runs to the end of the connection
+                    self._finish(None)
+                except ProtocolError as exc:
+                    self._finish(exc)
+        self.closed = True
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        if self.reader is not None:
+            self._finish(exc or _Closed("closed by the server without an answer"))
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _finish(self, error: Optional[BaseException]) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _timed_out(self) -> None:
+        self._finish(TimeoutError("timed out waiting for the answer"))
+        self.close()
+
+    async def exchange(self, data: bytes, timeout: float) -> ResponseReader:
+        """Write a request, return its complete answer (raises OSError/ProtocolError)."""
+        transport = self.transport
+        if transport is None or self.closed:
+            raise _Closed("closed by the server before the request was written")
+        loop = asyncio.get_running_loop()
+        reader = self.reader = ResponseReader()
+        waiter = self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._timed_out)
+        try:
+            transport.write(data)
+            await waiter
+        finally:
+            timer.cancel()
+            self.reader = None
+            self.waiter = None
+            if not reader.complete:  # failed or cancelled: its answer must not be read later
+                self.close()
+        self.served += 1
+        if not reader.keep_alive:
+            self.close()
+        return reader
+
+    def close(self) -> None:
+        self.closed = True
+        transport = self.transport
+        if transport is not None:
+            try:
+                transport.abort()
+            except RuntimeError:
+                pass  # its event loop is closed: the socket went with it
+
+
+class AsyncHTTPBackend:
+    """Sends requests over a pool of keep-alive asyncio connections (see the module doc).
+
+    Options: ``limit`` (connections open at once, default 100), ``ca_certs`` (a CA bundle
+    to verify the server with instead of the system store).
+    """
+
+    def __init__(
+        self,
+        client: Pusher,
+        *,
+        limit: int = 100,
+        ca_certs: Optional[str] = None,
+        retries: object = None,
+    ) -> None:
+        if retries:
+            raise TypeError(
+                "AsyncHTTPBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
+                "which retries with backoff and accounts for every event"
+            )
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit should be a positive int, got {limit!r}")
+        self.client = client
+        self.limit = limit
+        self.timeout = float(client.timeout)
+        self.ssl_context: Optional[ssl.SSLContext] = (
+            make_ssl_context(ca_certs) if client.ssl else None
+        )
+        self._host = client.host
+        self._port = client.port
+        self._base_url = client.base_url
+        self._encoder = RequestEncoder(
+            host_header(client.host, client.port, 443 if client.ssl else 80)
+        )
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._idle: list[_Connection] = []
+        self._open = 0
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: Requests sent a second time because their kept-alive connection was stale.
+        self.stale_resends = 0
+        #: Connections opened so far (TCP, and TLS handshakes for https).
+        self.connections_opened = 0
+
+    # -- the backend interface ---------------------------------------------------------------
+
+    async def send_request(self, request: Request) -> Any:
+        """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
+        reader = await self._send(request)
+        return process_response(reader.status, reader.body)
+
+    async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        reader = await self._send(request)
+        return reader.status, reader.body, reader.headers
+
+    async def aclose(self) -> None:
+        """Close the idle connections; those in use close when their request ends.
+
+        The backend stays usable: a later request opens a new connection.
+        """
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        for conn in idle:
+            conn.close()
+        self._wake()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def _send(self, request: Request) -> ResponseReader:
+        data = self._encoder.encode(request)
+        self._check_loop()
+        conn = await self._checkout(request)
+        try:
+            return await self._exchange(conn, data, request)
+        except _StaleConnection:
+            pass
+        self.stale_resends += 1
+        conn = await self._checkout(request, fresh=True)
+        return await self._exchange(conn, data, request)  # fresh: never _StaleConnection
+
+    async def _exchange(self, conn: _Connection, data: bytes, request: Request) -> ResponseReader:
+        reused = conn.served > 0
+        try:
+            return await conn.exchange(data, self.timeout)
+        except _Closed as exc:
+            if reused:
+                raise _StaleConnection from exc
+            raise self._error(request, exc) from exc
+        except (OSError, ProtocolError) as exc:
+            raise self._error(request, exc) from exc
+        finally:
+            self._release(conn)
+
+    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+        return PusherTransportError(
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+        )
+
+    # -- the pool ----------------------------------------------------------------------------
+
+    def _check_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Connections belong to the loop that made them: start afresh in this one.
+            for conn in self._idle:
+                conn.close()
+            self._idle = []
+            self._open = 0
+            self._waiting = collections.deque()
+            self._loop = loop
+
+    async def _checkout(self, request: Request, fresh: bool = False) -> _Connection:
+        idle = self._idle
+        while not fresh and idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+            self._open -= 1
+        while self._open >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # pass the turn on
+                raise
+            while not fresh and idle:
+                conn = idle.pop()
+                if not conn.closed:
+                    return conn
+                self._open -= 1
+        self._open += 1
+        try:
+            return await self._connect(request)
+        except BaseException:
+            self._open -= 1
+            self._wake()
+            raise
+
+    async def _connect(self, request: Request) -> _Connection:
+        loop = asyncio.get_running_loop()
+        context = self.ssl_context
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    _Connection,
+                    self._host,
+                    self._port,
+                    ssl=context,
+                    server_hostname=self._host if context is not None else None,
+                ),
+                self.timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise self._error(request, exc) from exc
+        self.connections_opened += 1
+        return conn
+
+    def _release(self, conn: _Connection) -> None:
+        """A request is done with ``conn``: keep it for the next one, or count it gone."""
+        if conn.closed:
+            self._open -= 1
+        else:
+            self._idle.append(conn)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiting = self._waiting
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+__all__ = ["AsyncHTTPBackend"]

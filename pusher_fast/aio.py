@@ -1,0 +1,289 @@
+"""The asyncio client: :class:`AsyncPusher` and :class:`AsyncBulkSender`.
+
+No third-party HTTP client is needed: by default requests go over
+:class:`AsyncHTTPBackend` (keep-alive asyncio connections, answers read with
+httptools).  aiohttp is used only when asked for (``backend=AsyncIOBackend``
+from :mod:`pusher_fast.aiohttp`, the ``aiohttp`` extra) or when a proxy applies.
+
+>>> async def main():  # doctest: +SKIP
+...     async with AsyncPusher(app_id="1", key="k", secret="s") as client:
+...         await client.trigger("orders", "created", {"id": 1})
+...         async with client.bulk() as sender:
+...             await sender.add("orders", "created", {"id": 2})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable, Union
+
+from . import _validation as v
+from ._asynchttp import AsyncHTTPBackend
+from ._transport import _proxy_for
+from .bulk import (
+    BulkReport,
+    FailedEvent,
+    Outcome,
+    _BulkBase,
+    _Item,
+    backoff_delay,
+    classify,
+    error_outcome,
+)
+from .client import Pusher
+from .errors import PusherError
+
+if False:  # pragma: no cover - typing only, aiohttp is optional
+    pass
+
+
+def default_async_backend(client: Pusher, **options: Any) -> Union[AsyncHTTPBackend, Any]:
+    """The transport an :class:`AsyncPusher` gets by default.
+
+    :class:`AsyncHTTPBackend`, unless a proxy applies to the client's host
+    (``https_proxy``/``http_proxy``, not excluded by ``no_proxy``) or ``session=`` (an
+    ``aiohttp.ClientSession``) is given: then aiohttp's
+    :class:`~pusher_fast.aiohttp.AsyncIOBackend`, which honours the proxy settings.
+    """
+    if options.get("session") is None and _proxy_for(client.scheme, client.host) is None:
+        options.pop("session", None)
+        return AsyncHTTPBackend(client, **options)
+    try:
+        from .aiohttp import AsyncIOBackend
+    except ImportError as exc:
+        raise ImportError(
+            f"a proxy applies to {client.host!r} and the built-in asyncio transport does not "
+            "speak to proxies: install aiohttp (pip install 'pusher-fast[aiohttp]')"
+        ) from exc
+    options.setdefault("trust_env", True)
+    return AsyncIOBackend(client, **options)
+
+
+class AsyncPusher(Pusher):
+    """``Pusher`` whose HTTP calls are coroutines, on a pooled keep-alive transport.
+
+    Same constructor as :class:`~pusher_fast.Pusher`; ``backend`` defaults to
+    :func:`default_async_backend` (:class:`AsyncHTTPBackend`, or aiohttp's
+    :class:`~pusher_fast.aiohttp.AsyncIOBackend` when a proxy applies), and
+    ``backend=AsyncIOBackend`` picks aiohttp explicitly.  ``authenticate``,
+    ``authenticate_user`` and ``validate_webhook`` do no I/O and stay plain methods.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("backend", default_async_backend)
+        super().__init__(*args, **kwargs)
+
+    async def trigger(
+        self,
+        channels: str | Iterable[str],
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: str | Iterable[str] | None = None,
+    ) -> Any:
+        return await self._send(self._trigger_request(channels, event_name, data, socket_id, info))
+
+    async def trigger_batch(
+        self, batch: Iterable[Mapping[str, Any]] = (), already_encoded: bool = False
+    ) -> Any:
+        return await self._send(self._batch_request(batch, already_encoded))
+
+    async def channels_info(
+        self, prefix_filter: str | None = None, attributes: str | Iterable[str] = ()
+    ) -> Any:
+        return await self._send(self._channels_info_request(prefix_filter, attributes))
+
+    async def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> Any:
+        return await self._send(self._channel_info_request(channel, attributes))
+
+    async def users_info(self, channel: str) -> Any:
+        return await self._send(self._users_info_request(channel))
+
+    async def send_to_user(self, user_id: str, event_name: str, data: Any) -> Any:
+        user_id = v.validate_user_id(user_id)
+        return await self.trigger([v.SERVER_TO_USER_PREFIX + user_id], event_name, data)
+
+    async def terminate_user_connections(self, user_id: str) -> Any:
+        return await self._send(self._terminate_request(user_id))
+
+    def bulk(self, **options: Any) -> AsyncBulkSender:  # type: ignore[override]
+        """An :class:`AsyncBulkSender` (``async with client.bulk() as sender``)."""
+        return AsyncBulkSender(self, **options)
+
+    async def aclose(self) -> None:
+        close = getattr(self.http, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> AsyncPusher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+_STOP: Any = object()
+
+
+class AsyncBulkSender(_BulkBase):
+    """The asyncio twin of :class:`pusher_fast.bulk.BulkSender`, same guarantees.
+
+    ``await sender.add(...)`` waits while the queue is full; ``await
+    sender.close()`` (or leaving ``async with``) flushes and returns the
+    :class:`~pusher_fast.bulk.BulkReport`, final when it returns.
+    """
+
+    def __init__(
+        self,
+        client: AsyncPusher,
+        *,
+        batch_size: int = v.MAX_BATCH_EVENTS,
+        concurrency: int = 8,
+        max_queue: int = 10000,
+        retries: int = 5,
+        backoff_base: float = 0.1,
+        backoff_max: float = 10.0,
+        shutdown_timeout: float = 30.0,
+        on_failure: Callable[[FailedEvent], None] | None = None,
+    ) -> None:
+        super().__init__(
+            client, batch_size, concurrency, max_queue, retries,
+            backoff_base, backoff_max, shutdown_timeout, on_failure,
+        )  # fmt: skip
+        self._concurrency = concurrency
+        # Unbounded, so close() can always post its stop markers; _slots bounds events.
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(max_queue)
+        self._workers: list[asyncio.Task[None]] = []
+        self._abandon = asyncio.Event()
+
+    def _start(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.ensure_future(self._work(i)) for i in range(self._concurrency)]
+
+    async def add(
+        self,
+        channel: str | Iterable[str],
+        name: str,
+        data: Any,
+        socket_id: str | None = None,
+        *,
+        channels: str | Iterable[str] | None = None,
+    ) -> int:
+        if self._closed:
+            raise RuntimeError("AsyncBulkSender is closed")
+        self._start()
+        items = self._encoder.encode(
+            channels if channels is not None else channel, name, data, socket_id
+        )
+        for item in items:
+            await self._slots.acquire()  # cancelled here: this item was never submitted
+            self.report.submitted += 1
+            if self._closed:
+                self._slots.release()
+                self._fail([item], "not sent: the sender was closed while it waited for room")
+            else:
+                self._queue.put_nowait(item)
+        return len(items)
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet taken by a worker (approximate while closing)."""
+        return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
+
+    async def close(self, timeout: float | None = None) -> BulkReport:
+        if not self._closed:
+            self._closed = True
+            self._start()
+            for _ in self._workers:
+                self._queue.put_nowait(_STOP)
+        limit = self.shutdown_timeout if timeout is None else timeout
+        _, pending = await asyncio.wait(self._workers, timeout=limit)
+        if pending:
+            self._abandon.set()
+            self._drain("not sent: shutdown timed out")
+            # Unlike threads, tasks can be stopped: requests on the wire are
+            # cancelled now and their batches reported as possibly delivered.
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            self._abandoned_in_flight()
+        self._drain("not sent: the sender was closed")
+        self.report.elapsed = time.monotonic() - self._started
+        return self.report
+
+    async def __aenter__(self) -> AsyncBulkSender:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _drain(self, reason: str) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP:
+                self._slots.release()
+                self._fail([item], reason)
+
+    async def _work(self, ident: int) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is _STOP:
+                return
+            self._slots.release()
+            items = [item]
+            while len(items) < self.batch_size and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stop = True
+                    break
+                self._slots.release()
+                items.append(item)
+            self._in_flight[ident] = items
+            try:
+                await self._send(ident, items)
+            except asyncio.CancelledError:
+                raise  # close() reports the in-flight batch
+            except Exception as exc:
+                self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
+
+    async def _send(self, ident: int, items: list[_Item]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(items)
+            self.report.requests += 1
+            if outcome.delivered:
+                self._settle(ident, items, True, "", None, attempt)
+                return
+            if not outcome.retryable or attempt > self.retries:
+                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
+                return
+            self.report.retries += 1
+            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
+            try:
+                await asyncio.wait_for(self._abandon.wait(), delay)
+            except asyncio.TimeoutError:
+                continue
+            reason = f"not sent: shutdown timed out ({outcome.reason})"
+            self._settle(ident, items, False, reason, outcome.status, attempt)
+            return
+
+    async def _attempt(self, items: list[_Item]) -> Outcome:
+        request = self._encoder.request(items)
+        http = self.client.http
+        try:
+            if hasattr(http, "send_raw"):
+                status, body, headers = await http.send_raw(request)
+                return classify(status, body, headers)
+            await http.send_request(request)
+            return Outcome(True, 200, "", False)
+        except PusherError as exc:
+            return error_outcome(exc)
+
+
+__all__ = ["AsyncBulkSender", "AsyncHTTPBackend", "AsyncPusher", "default_async_backend"]
