@@ -107,8 +107,15 @@ class RequestEncoder:
         for name, value in request.headers.items():
             if name.lower() in ("host", "content-length", "transfer-encoding"):
                 continue  # ours; the length of the body as sent
-            if not is_safe_target(name) or ":" in name or not (value + "x").isprintable():
-                raise ValueError(f"invalid header {name!r}: {value!r}")
+            if not name or not is_safe_target(name) or ":" in name:
+                raise ValueError(
+                    f"invalid header name {name!r}: it should be non-empty printable ASCII "
+                    "without spaces or colons"
+                )
+            if not (value + "x").isprintable() or not value.isascii():
+                raise ValueError(
+                    f"invalid value for header {name!r}: {value!r} should be printable ASCII"
+                )
             lines.append(f"{name}: {value}\r\n")
         suffix = self._common + "".join(lines) + "Content-Length: "
         return f"{method} {path}?".encode("ascii"), suffix.encode("latin-1")
@@ -168,9 +175,11 @@ class ResponseReader:
         "_body",
         "_body_size",
         "_framed",
+        "_head_bytes",
         "_head_size",
         "_in_head",
         "_parser",
+        "_trailers",
         "complete",
         "fields",
         "keep_alive",
@@ -185,7 +194,9 @@ class ResponseReader:
         self.complete = False
         self._body: list[bytes] = []
         self._body_size = 0
-        self._head_size = 0
+        self._head_size = 0  # bytes fed while in the head (pieces may hold body bytes too)
+        self._head_bytes = 0  # the head's own bytes, as reported field by field
+        self._trailers = 0
         self._in_head = True
         self._framed = False  # Content-Length or chunked: the end is known without EOF
 
@@ -210,22 +221,24 @@ class ResponseReader:
         if self.complete:
             raise ProtocolError(f"{len(data)} unexpected bytes after the answer")
         if self._in_head:
-            if self._head_size > MAX_HEAD_BYTES:
-                raise ProtocolError(f"answer head longer than {MAX_HEAD_BYTES} bytes")
             self._head_size += len(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
+        except httptools.HttpParserError as exc:  # HttpParserCallbackError included
             if self.complete:
                 # Bytes after a complete answer: the answer stands, the connection goes.
                 self.keep_alive = False
                 return True
             cause = exc.__context__
-            if isinstance(cause, ProtocolError):
+            if isinstance(exc, httptools.HttpParserCallbackError) and isinstance(
+                cause, ProtocolError
+            ):
                 raise cause from None
             raise ProtocolError(f"malformed answer: {exc}") from exc
-        except httptools.HttpParserError as exc:
-            raise ProtocolError(f"malformed answer: {exc}") from exc
+        if self._in_head and self._head_size > MAX_HEAD_BYTES:
+            # A head still unfinished past the limit (an endless line, say): llhttp keeps
+            # what it has not reported, so stop before it holds more than one piece extra.
+            raise ProtocolError(f"answer head longer than {MAX_HEAD_BYTES} bytes")
         return self.complete
 
     def _end_of_stream(self) -> bool:
@@ -244,25 +257,43 @@ class ResponseReader:
         if self.complete:
             raise ProtocolError("unexpected bytes after the answer")
 
+    def on_status(self, reason: bytes) -> None:
+        self._head_bytes += len(reason) + 17  # "HTTP/1.1 200 " and CRLF, and the final CRLF
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # A trailer field (after a chunked body): not merged into the headers
+            # (RFC 9110, 6.5.1), but counted against the same limits.
+            self._trailers += 1
+            if self._trailers > MAX_HEADERS:
+                raise ProtocolError(f"more than {MAX_HEADERS} trailer fields in the answer")
+            return
         fields = self.fields
         if len(fields) >= MAX_HEADERS:
             raise ProtocolError(f"more than {MAX_HEADERS} header fields in the answer")
+        self._head_bytes += len(name) + len(value) + 4  # "name: value" CRLF
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise ProtocolError(f"answer head longer than {MAX_HEAD_BYTES} bytes")
         fields.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         self.status = status = parser.get_status_code()
+        if status < 100:
+            raise ProtocolError(f"invalid status code {status}: it should be 100 to 999")
         if status == 101 or parser.should_upgrade():
             raise ProtocolError(f"unexpected protocol switch (status {status})")
         self.keep_alive = parser.should_keep_alive()
         self._in_head = False
+        coding = b""
         for name, value in self.fields:
             lowered = name.lower()
-            if lowered == b"content-length" or (
-                lowered == b"transfer-encoding" and b"chunked" in value.lower()
-            ):
+            if lowered == b"content-length":
                 self._framed = True
+            elif lowered == b"transfer-encoding":
+                coding = value.rsplit(b",", 1)[-1].strip().lower()
+        if coding == b"chunked":  # chunked only when it is the last coding (RFC 9112, 6.3)
+            self._framed = True
         if 100 <= self.status < 200 or self.status in (204, 304):
             self._framed = True  # never a body
 
@@ -278,5 +309,6 @@ class ResponseReader:
             self.fields = []
             self._in_head = True
             self._framed = False
+            self._head_bytes = 0
             return
         self.complete = True

@@ -295,9 +295,14 @@ class _BulkBase:
         reason: str,
         status: int | None,
         attempts: int,
+        requests: int = 0,
     ) -> None:
-        """Record a batch's outcome once: not if close() already reported it."""
+        """Record a batch's outcome once: not if close() already reported it.
+
+        ``requests`` (the attempt that settled it) is counted in the same step.
+        """
         with self._lock:
+            self.report.requests += requests
             if self._in_flight.get(ident) is not items:
                 return
             del self._in_flight[ident]
@@ -374,7 +379,11 @@ class BulkSender(_BulkBase):
         # ``_room`` bounds the events accepted and not yet taken by a worker
         # (backpressure: add() waits on ``_cond`` while there is none).
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._cond = threading.Condition(self._lock)
+        # The queue's own lock, apart from the account's (``_lock``): the producer takes it
+        # per event, so workers take it only once per batch (in ``_next_batch``).
+        self._qlock = threading.Lock()
+        self._cond = threading.Condition(self._qlock)
+        self._blocked = 0  # producers waiting for room
         self._max_queue = max_queue
         self._room = max_queue
         self._open: list[_Item] = []
@@ -411,23 +420,45 @@ class BulkSender(_BulkBase):
             channels if channels is not None else channel, name, data, socket_id
         )
         count = len(items)
-        ready: list[list[_Item]] = []
-        with self._cond:
-            # Wait for room; an event fanned out wider than the whole queue
-            # goes in once the queue is empty.
-            while self._room < min(count, self._max_queue) and not self._closed:
-                self._cond.wait(0.1)
-            self.report.submitted += count
-            closed = self._closed
-            if not closed:
+        with self._qlock:  # the Condition's lock, entered without its Python-level wrapper
+            if self._room < count or self._closed:
+                ready, closed = self._add_slow(items)
+            else:
+                closed = False
+                self.report.submitted += count
                 self._room -= count
-                self._open.extend(items)
+                pending = self._open
+                pending.extend(items)
+                if len(pending) < self.batch_size and (self._partial_posted or not self._idle):
+                    return count  # the common case: the open batch is not ready yet
                 ready = self._ready_batches()
         if closed:
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
         for batch in ready:
             self._queue.put(batch)
         return count
+
+    def _add_slow(self, items: list[_Item]) -> tuple[list[list[_Item]], bool]:
+        """add() when there is no room or the sender is closed (``_qlock`` held).
+
+        Returns the batches to post and whether the sender was closed meanwhile (then
+        ``items`` were not queued: the caller reports them, outside the lock).
+        """
+        count = len(items)
+        # Wait for room; an event fanned out wider than the whole queue
+        # goes in once the queue is empty.
+        while self._room < min(count, self._max_queue) and not self._closed:
+            self._blocked += 1
+            try:
+                self._cond.wait(0.1)
+            finally:
+                self._blocked -= 1
+        self.report.submitted += count
+        if self._closed:
+            return [], True
+        self._room -= count
+        self._open.extend(items)
+        return self._ready_batches(), False
 
     def _ready_batches(self) -> list[list[_Item]]:
         """Full batches out of ``_open``, and a partial one for an idle worker (lock held)."""
@@ -465,7 +496,7 @@ class BulkSender(_BulkBase):
         plus twice the client's timeout plus a second (for requests already
         on the wire); the report is final then.
         """
-        with self._cond:
+        with self._qlock:
             first = not self._closed
             self._closed = True
             self._cond.notify_all()  # producers waiting for room give up
@@ -503,7 +534,8 @@ class BulkSender(_BulkBase):
     def _taken(self, batch: list[_Item]) -> None:
         """A worker took ``batch``: its events no longer count against the queue (lock held)."""
         self._room += len(batch)
-        self._cond.notify_all()
+        if self._blocked:
+            self._cond.notify_all()
 
     def _drain(self, reason: str) -> None:
         """Report every waiting event failed; stop markers are put back for the workers."""
@@ -516,10 +548,10 @@ class BulkSender(_BulkBase):
             if batch is _STOP:
                 stops += 1
             else:
-                with self._cond:
+                with self._qlock:
                     self._taken(batch)
                 self._fail(batch, reason, None, 0)
-        with self._cond:
+        with self._qlock:
             left, self._open = self._open, []
             self._taken(left)
         if left:
@@ -532,7 +564,7 @@ class BulkSender(_BulkBase):
         try:
             batch = self._queue.get_nowait()
         except queue.Empty:
-            with self._cond:
+            with self._qlock:
                 if self._open:
                     batch, self._open = self._open, []
                     self._taken(batch)
@@ -540,7 +572,7 @@ class BulkSender(_BulkBase):
                 self._idle += 1  # add() takes it back when it posts for us
             batch = self._queue.get()
         if batch is _STOP:
-            with self._cond:
+            with self._qlock:
                 if not self._open:
                     return batch
                 batch, self._open = self._open, []
@@ -550,7 +582,7 @@ class BulkSender(_BulkBase):
         partial = len(batch) < self.batch_size
         if partial and self.linger > 0:
             time.sleep(self.linger)  # let events added meanwhile join this batch
-        with self._cond:
+        with self._qlock:
             if partial:
                 room = self.batch_size - len(batch)
                 batch.extend(self._open[:room])
@@ -580,15 +612,14 @@ class BulkSender(_BulkBase):
                 return
             attempt += 1
             outcome = self._attempt(items)
-            with self._lock:
-                self.report.requests += 1
             if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt)
+                self._settle(ident, items, True, "", None, attempt, requests=1)
                 return
             if not outcome.retryable or attempt > self.retries:
-                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
+                self._settle(ident, items, False, outcome.reason, outcome.status, attempt, 1)
                 return
             with self._lock:
+                self.report.requests += 1
                 self.report.retries += 1
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
             if self._abandon.wait(delay):
