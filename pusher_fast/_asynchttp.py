@@ -48,6 +48,10 @@ class _Closed(ConnectionResetError):
     """The server closed the connection before any byte of an answer."""
 
 
+# How the kernel reports a connection the server dropped with a reset.
+_RESET = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
+
+
 class _StaleConnection(Exception):
     """Internal: a reused connection was found closed before any answer."""
 
@@ -61,11 +65,14 @@ class _Connection(asyncio.Protocol):
         self.waiter: Optional[asyncio.Future[None]] = None
         self.closed = False
         self.served = 0
+        self.generation = 0
+        self.sock: Any = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.sock = transport.get_extra_info("socket")
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -96,8 +103,13 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.closed = True
-        if self.reader is not None:
-            self._finish(exc or _Closed("closed by the server without an answer"))
+        reader = self.reader
+        if reader is not None:
+            if exc is None or (isinstance(exc, _RESET) and not reader.started):
+                # Closed (FIN or RST) before any byte of answer: a stale connection if
+                # it served before, and the request was not read.
+                exc = _Closed(str(exc) if exc else "closed by the server without an answer")
+            self._finish(exc)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -143,7 +155,12 @@ class _Connection(asyncio.Protocol):
             try:
                 transport.abort()
             except RuntimeError:
-                pass  # its event loop is closed: the socket went with it
+                # Its event loop is closed, and a closed loop leaves its sockets open:
+                # close this one directly (asyncio's socket wrapper keeps it as ``_sock``).
+                raw = getattr(self.sock, "_sock", self.sock)
+                close = getattr(raw, "close", None)
+                if close is not None:
+                    close()
 
 
 class AsyncHTTPBackend:
@@ -183,7 +200,10 @@ class AsyncHTTPBackend:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._idle: list[_Connection] = []
         self._open = 0
-        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[Optional[_Connection]]] = (
+            collections.deque()
+        )
+        self._generation = 0
         #: Requests sent a second time because their kept-alive connection was stale.
         self.stale_resends = 0
         #: Connections opened so far (TCP, and TLS handshakes for https).
@@ -207,10 +227,12 @@ class AsyncHTTPBackend:
         The backend stays usable: a later request opens a new connection.
         """
         idle, self._idle = self._idle, []
+        self._generation += 1
         self._open -= len(idle)
         for conn in idle:
             conn.close()
-        self._wake()
+        for _ in idle:
+            self._wake()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -255,36 +277,53 @@ class AsyncHTTPBackend:
             self._idle = []
             self._open = 0
             self._waiting = collections.deque()
+            self._generation += 1
             self._loop = loop
 
     async def _checkout(self, request: Request, fresh: bool = False) -> _Connection:
+        """A connection for one request: an idle one (unless ``fresh``), a new one while
+        fewer than ``limit`` are open, else the first one to come back (first come, first
+        served: a released connection, or the slot of a closed one, is handed to the
+        longest-waiting request, never taken by a later one)."""
         idle = self._idle
         while not fresh and idle:
             conn = idle.pop()
             if not conn.closed:
                 return conn
             self._open -= 1
-        while self._open >= self.limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # pass the turn on
-                raise
-            while not fresh and idle:
-                conn = idle.pop()
-                if not conn.closed:
-                    return conn
-                self._open -= 1
-        self._open += 1
+        if self._open < self.limit and not self._waiting:
+            self._open += 1
+            return await self._connect_counted(request)
+        waiter: asyncio.Future[Optional[_Connection]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         try:
-            return await self._connect(request)
+            handed_to_us = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()  # handed to us as we were cancelled: pass it on
+                if handed is not None:
+                    self._release(handed)
+                else:
+                    self._open -= 1
+                    self._wake()
+            raise
+        if handed_to_us is None:
+            return await self._connect_counted(request)  # a slot was reserved for us
+        if fresh or handed_to_us.closed:
+            handed_to_us.close()  # its slot is ours: open a new connection in it
+            return await self._connect_counted(request)
+        return handed_to_us
+
+    async def _connect_counted(self, request: Request) -> _Connection:
+        """Open a connection in a slot already counted in ``_open``."""
+        try:
+            conn = await self._connect(request)
         except BaseException:
             self._open -= 1
             self._wake()
             raise
+        conn.generation = self._generation
+        return conn
 
     async def _connect(self, request: Request) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -306,18 +345,28 @@ class AsyncHTTPBackend:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        """A request is done with ``conn``: keep it for the next one, or count it gone."""
+        """A request is done with ``conn``: hand it to the first waiter, or keep it idle."""
+        if not conn.closed and conn.generation != self._generation:
+            conn.close()  # aclose() was called while it was in use
         if conn.closed:
             self._open -= 1
-        else:
-            self._idle.append(conn)
-        self._wake()
-
-    def _wake(self) -> None:
+            self._wake()
+            return
         waiting = self._waiting
         while waiting:
             waiter = waiting.popleft()
             if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    def _wake(self) -> None:
+        """A slot is free: reserve it for the first waiter, which opens a connection in it."""
+        waiting = self._waiting
+        while waiting and self._open < self.limit:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                self._open += 1
                 waiter.set_result(None)
                 return
 

@@ -215,3 +215,69 @@ _uid_counter = itertools.count(1)
 @pytest.fixture
 def uid() -> str:
     return f"t{os.getpid() % 10000}x{int(time.time() * 1000) % 100000}n{next(_uid_counter)}"
+
+
+# -- shared fixtures of the transport tests ----------------------------------------------------
+
+PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+
+
+@pytest.fixture
+def clean_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variables: a proxy would change which transport a client gets."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def mini() -> Iterator[Any]:
+    """A scriptable raw HTTP server on 127.0.0.1 (``tests.helpers.MiniServer``)."""
+    from tests.helpers import MiniServer
+
+    server = MiniServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def faults() -> Iterator[Any]:
+    """A scripted fault-injecting server on 127.0.0.1 (``tests.faultserver.FaultServer``)."""
+    from tests.faultserver import FaultServer
+
+    server = FaultServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A self-signed CA and a certificate for 127.0.0.1 (``tests.helpers.Certificates``)."""
+    import shutil
+
+    from tests.helpers import cryptography_certs, openssl_certs
+
+    folder = tmp_path_factory.mktemp("tls")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("neither the cryptography package nor openssl is available")
+        return openssl_certs(folder)
+    return cryptography_certs(folder)
+
+
+@pytest.fixture
+def tls_server(certificates: Any) -> Iterator[Any]:
+    """A MiniServer speaking TLS with ``certificates``."""
+    from tests.helpers import tls_mini_server
+
+    server = tls_mini_server(certificates.cert, certificates.key)
+    try:
+        yield server
+    finally:
+        server.stop()

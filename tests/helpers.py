@@ -3,18 +3,32 @@
 Everything here is computed independently of ``pusher_fast``: signatures with
 ``hmac``/``hashlib``, decryption with PyNaCl, so a test that uses these helpers
 checks the library against the protocol, not against itself.
+
+``MiniServer`` (standard library, 127.0.0.1) records each request and TCP connection and
+answers with raw bytes the test writes, so the framing is the test's choice (Content-Length,
+chunked, HTTP/1.0, no length, ``Connection: close``, a cut answer), over plain TCP or TLS
+(``tls_mini_server`` with certificates from ``cryptography_certs``/``openssl_certs``).  It is
+shared by the sync (``test_fasthttp.py``) and asyncio (``test_asynchttp.py``) transport tests.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
 
 import nacl.secret
 
@@ -154,3 +168,230 @@ def encrypt_data(channel: str, plaintext: str, master_key: bytes = MASTER_KEY) -
 
 def body_json(request: Any) -> Any:
     return json.loads(request.body.decode("utf-8"))
+
+
+# -- MiniServer: a scriptable raw HTTP server on 127.0.0.1 -----------------------------------
+
+
+def http11(status: int = 200, body: bytes = b"{}", headers: dict[str, str] | None = None) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for i in range(0, len(body), size):
+        piece = body[i : i + size]
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+@dataclass
+class Answer:
+    raw: bytes
+    close: bool = False  # close the connection after writing (FIN), announced or not
+
+
+@dataclass
+class Seen:
+    conn: int
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class _MiniHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1
+    timeout = 30.0
+    server: _MiniHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.conn_id = self.server.owner._opened()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.owner._closed()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = Seen(self.conn_id, self.command, self.path, dict(self.headers.items()), body)
+        with owner.lock:
+            owner.requests.append(seen)
+        answer = owner.answer(seen)
+        try:
+            self.wfile.write(answer.raw)
+            self.wfile.flush()
+        except OSError:
+            pass
+        if answer.close:
+            self.close_connection = True
+
+
+class _MiniHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256  # concurrent clients: the default backlog of 5 drops SYNs
+    owner: MiniServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that give up (timeouts, failed TLS handshakes) are expected
+
+
+class MiniServer:
+    """See the module docstring.  ``answer(seen) -> Answer``; 200 ``{}`` by default."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.answer: Callable[[Seen], Answer] = lambda seen: Answer(http11())
+        self.requests: list[Seen] = []
+        self.connections = 0  # TCP connections accepted so far
+        self.open_now = 0
+        self.most_open = 0  # the most connections open at once
+        self.lock = threading.Lock()
+        self._httpd = _MiniHTTPServer(("127.0.0.1", 0), _MiniHandler)
+        self._httpd.owner = self
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def _opened(self) -> int:
+        with self.lock:
+            self.connections += 1
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+            return self.connections
+
+    def _closed(self) -> None:
+        with self.lock:
+            self.open_now -= 1
+
+    def always(self, raw: bytes, close: bool = False) -> None:
+        self.answer = lambda seen: Answer(raw, close)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+@dataclass
+class Certificates:
+    ca: Path  # what ca_certs= gets
+    cert: Path  # for localhost and 127.0.0.1
+    key: Path
+    wrong_cert: Path | None = None  # for other.example only, from the same CA
+    wrong_key: Path | None = None
+
+
+def cryptography_certs(folder: Path) -> Certificates:
+    """A CA, and leaves signed by it: one for localhost / 127.0.0.1, one for other.example."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    pem = serialization.Encoding.PEM
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pusher_fast test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = folder / "ca.pem"
+    ca_path.write_bytes(ca.public_bytes(pem))
+
+    def leaf(name: str, names: list[x509.GeneralName]) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(pem))
+        key_path.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        return cert_path, key_path
+
+    cert, key = leaf(
+        "localhost", [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    wrong_cert, wrong_key = leaf("other.example", [x509.DNSName("other.example")])
+    return Certificates(ca_path, cert, key, wrong_cert, wrong_key)
+
+
+def openssl_certs(folder: Path) -> Certificates:
+    """A self-signed certificate for localhost / 127.0.0.1 (it is its own CA)."""
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key_path), "-out", str(cert_path), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return Certificates(cert_path, cert_path, key_path)
+
+
+def tls_mini_server(cert: Path, key: Path) -> MiniServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return MiniServer(tls=context)

@@ -1,4 +1,10 @@
-"""AsyncPusher, the pooled AsyncIOBackend and AsyncBulkSender against a local recording server.
+"""AsyncPusher, AsyncBulkSender and the pooled AsyncIOBackend against a local recording server.
+
+AsyncPusher's transport is ``AsyncHTTPBackend`` by default (``pusher_fast._asynchttp``) and
+aiohttp's ``AsyncIOBackend`` when asked for: the tests of what AsyncPusher and AsyncBulkSender
+do (results, errors, pooling, the bulk account, retries) run on both, through the ``backend``
+fixture; the tests of the aiohttp session itself pass ``backend=AsyncIOBackend``.  The
+transport's own tests are in ``test_asynchttp.py``.
 
 No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.
 """
@@ -14,13 +20,17 @@ from typing import Any
 import pytest
 
 import pusher_fast
+import pusher_fast.aiohttp
 from pusher_fast import errors
-from pusher_fast.aiohttp import AsyncBulkSender, AsyncIOBackend, AsyncPusher
+from pusher_fast._asynchttp import AsyncHTTPBackend
+from pusher_fast.aio import AsyncBulkSender, AsyncPusher, default_async_backend
+from pusher_fast.aiohttp import AsyncIOBackend
 from pusher_fast.bulk import BulkReport
 from tests.faultserver import FaultServer, Recorded, Reply, Reset, json_reply
 from tests.helpers import MASTER_KEY_B64, decrypt_data
 
-pytestmark = pytest.mark.timeout(60)
+# A proxy in the environment would give AsyncPusher the aiohttp transport by default.
+pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(60)]
 
 CANNED = {
     "/apps/123456/channels": {"channels": {"presence-a": {"user_count": 2}}},
@@ -43,6 +53,28 @@ def server():
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(params=[None, AsyncIOBackend], ids=["asynchttp", "aiohttp"])
+def backend(request):
+    """AsyncPusher's transport: the default (None: AsyncHTTPBackend), or aiohttp's."""
+    return request.param
+
+
+def connect(server: FaultServer, backend: Any, **options: Any) -> AsyncPusher:
+    """An AsyncPusher for ``server`` on ``backend`` (None: the default); ``options`` go to
+    ``client_kwargs`` (timeout, limit, encryption key...)."""
+    kwargs = server.client_kwargs(**options)
+    if backend is not None:
+        kwargs["backend"] = backend
+    client = AsyncPusher(**kwargs)
+    assert type(client.http) is (backend or AsyncHTTPBackend)
+    return client
+
+
+def stale_resends(client: Any) -> int:
+    """Requests the transport itself sent twice (AsyncHTTPBackend's stale keep-alive resends)."""
+    return int(getattr(client.http, "stale_resends", 0))
 
 
 def run(coro: Any) -> Any:
@@ -76,9 +108,9 @@ def assert_account(report: BulkReport, server: FaultServer, submitted: set[tuple
 # -- AsyncPusher: every method is awaitable and right ------------------------------------------
 
 
-def test_async_pusher_methods(server):
+def test_async_pusher_methods(server, backend):
     async def main() -> None:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             calls = {
                 "trigger": client.trigger(["a", "b"], "ev", {"x": 1}, socket_id="1.2"),
                 "trigger_batch": client.trigger_batch(
@@ -139,21 +171,22 @@ def test_async_pusher_methods(server):
     ],
     ids=["400", "401", "403", "500", "reset", "timeout"],
 )
-def test_async_pusher_errors(server, reply, error):
+def test_async_pusher_errors(server, backend, reply, error):
     server.script(reply)
 
     async def main() -> None:
-        async with AsyncPusher(**server.client_kwargs(timeout=0.3)) as client:
+        async with connect(server, backend, timeout=0.3) as client:
             with pytest.raises(error):
                 await client.trigger("c", "e", {})
             assert await client.trigger("c", "e", {}) == {}  # the client is still usable
 
     run(main())
+    assert len(server.requests) == 2  # nothing sent twice
 
 
-def test_async_pusher_validates_before_sending(server):
+def test_async_pusher_validates_before_sending(server, backend):
     async def main() -> None:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             with pytest.raises(ValueError):
                 await client.trigger("bad channel", "e", {})
             with pytest.raises(ValueError):
@@ -163,12 +196,34 @@ def test_async_pusher_validates_before_sending(server):
     assert server.requests == []
 
 
-# -- one pooled session --------------------------------------------------------------------------
+# -- pooled connections, one aiohttp session -------------------------------------------------------
+
+
+def test_connections_are_pooled_and_reused(server, backend):
+    async def main() -> None:
+        client = connect(server, backend)
+        for i in range(50):
+            assert await client.trigger("c", "e", {"i": i}) == {}
+        assert server.connections_opened == 1, "sequential calls must reuse one connection"
+        results = await asyncio.gather(*(client.trigger("c", "e", {"i": i}) for i in range(100)))
+        assert results == [{}] * 100
+        opened = server.connections_opened
+        assert opened <= 100  # the pool's limit
+        results = await asyncio.gather(*(client.trigger("c", "e", {"i": i}) for i in range(100)))
+        assert results == [{}] * 100
+        assert server.connections_opened == opened, "the second round must reuse the pool"
+        await client.aclose()
+
+    run(main())
+    assert len(server.requests) == 250
+    assert sorted(r.json()["data"] for r in server.requests) == sorted(
+        [f'{{"i":{i}}}' for i in range(50)] + [f'{{"i":{i}}}' for i in range(100)] * 2
+    )
 
 
 def test_one_session_reused_for_many_calls(server):
     async def main() -> None:
-        client = AsyncPusher(**server.client_kwargs())
+        client = AsyncPusher(**server.client_kwargs(), backend=AsyncIOBackend)
         for i in range(50):
             await client.trigger("c", "e", {"i": i})
         assert server.connections_opened == 1, "sequential calls must reuse one connection"
@@ -186,19 +241,38 @@ def test_one_session_reused_for_many_calls(server):
     assert len(server.requests) == 250
 
 
-def test_pool_limit_bounds_connections(server):
+def test_pool_limit_bounds_connections(server, backend):
     async def main() -> None:
-        async with AsyncPusher(**server.client_kwargs(), limit=5) as client:
-            await asyncio.gather(*(client.trigger("c", "e", {}) for _ in range(60)))
+        async with connect(server, backend, limit=5) as client:
+            results = await asyncio.gather(*(client.trigger("c", "e", {}) for _ in range(60)))
+            assert results == [{}] * 60
 
     run(main())
     assert server.connections_opened <= 5
     assert len(server.requests) == 60
 
 
+def test_aclose_closes_connections_and_stays_usable(server, backend):
+    async def main() -> None:
+        client = connect(server, backend)
+        await asyncio.gather(*(client.trigger("c", "e", {}) for _ in range(10)))
+        assert server.connections_open >= 1
+        await client.aclose()
+        await wait_until(lambda: server.connections_open == 0, 3)
+        # Still usable: a new connection is made on demand.
+        assert await client.trigger("c", "e", {}) == {}
+        assert server.connections_open == 1
+        async with client:
+            assert await client.trigger("c", "e", {}) == {}
+        await wait_until(lambda: server.connections_open == 0, 3)
+
+    run(main())
+    assert len(server.requests) == 12
+
+
 def test_aclose_closes_the_session_and_connections(server):
     async def main() -> None:
-        client = AsyncPusher(**server.client_kwargs())
+        client = AsyncPusher(**server.client_kwargs(), backend=AsyncIOBackend)
         await asyncio.gather(*(client.trigger("c", "e", {}) for _ in range(10)))
         session = client.http._session
         assert server.connections_open >= 1
@@ -214,7 +288,7 @@ def test_aclose_closes_the_session_and_connections(server):
 
 def test_async_with_closes_the_session(server):
     async def main() -> Any:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with AsyncPusher(**server.client_kwargs(), backend=AsyncIOBackend) as client:
             await client.trigger("c", "e", {})
             session = client.http._session
         assert session.closed
@@ -223,16 +297,23 @@ def test_async_with_closes_the_session(server):
     run(main())
 
 
-def test_a_session_of_your_own_is_not_closed(server):
+@pytest.mark.parametrize("explicit", [True, False], ids=["backend=AsyncIOBackend", "default"])
+def test_a_session_of_your_own_is_not_closed(server, explicit):
     import aiohttp
+
+    options: dict[str, Any] = {"backend": AsyncIOBackend} if explicit else {}
 
     async def main() -> None:
         async with aiohttp.ClientSession() as session:
-            async with AsyncPusher(**server.client_kwargs(), session=session) as client:
-                await client.trigger("c", "e", {})
+            # session= gets the aiohttp transport even by default, on that session.
+            async with AsyncPusher(**server.client_kwargs(), session=session, **options) as client:
+                assert type(client.http) is AsyncIOBackend
+                assert await client.trigger("c", "e", {}) == {}
+                assert client.http._session is session
             assert not session.closed
 
     run(main())
+    assert len(server.requests) == 1
 
 
 # -- AsyncIOBackend as backend= of the plain Pusher: like the official one -------------------
@@ -261,11 +342,13 @@ def _data_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def test_backend_option_works_like_the_official_aiohttp_backend(server):
+@pytest.mark.parametrize("ours_backend", [AsyncIOBackend, AsyncHTTPBackend])
+def test_backend_option_works_like_the_official_aiohttp_backend(server, ours_backend):
     import pusher
     import pusher.aiohttp
 
-    ours = pusher_fast.Pusher(**server.client_kwargs(), backend=AsyncIOBackend)
+    ours = pusher_fast.Pusher(**server.client_kwargs(), backend=ours_backend)
+    assert type(ours.http) is ours_backend
     theirs = pusher.Pusher(**server.client_kwargs(), backend=pusher.aiohttp.AsyncIOBackend)
 
     def calls(client: Any) -> list[Any]:
@@ -308,10 +391,33 @@ def test_backend_option_works_like_the_official_aiohttp_backend(server):
     assert isinstance(error_ours, pusher_fast.errors.PusherBadRequest)
 
 
-def test_backend_works_across_event_loops(server):
-    client = pusher_fast.Pusher(**server.client_kwargs(), backend=AsyncIOBackend)
+@pytest.mark.parametrize("ours_backend", [AsyncIOBackend, AsyncHTTPBackend])
+def test_backend_works_across_event_loops(server, ours_backend):
+    client = pusher_fast.Pusher(**server.client_kwargs(), backend=ours_backend)
     assert asyncio.run(client.trigger("c", "e", {})) == {}
     assert asyncio.run(client.trigger("c", "e", {})) == {}
+    assert len(server.requests) == 2
+
+
+def test_async_pusher_works_across_event_loops(server, backend):
+    client = connect(server, backend)
+    assert asyncio.run(client.trigger("c", "e", {})) == {}
+    assert (
+        asyncio.run(client.channels_info("presence-", ["user_count"]))
+        == CANNED["/apps/123456/channels"]
+    )
+    assert len(server.requests) == 2
+
+
+def test_where_things_live():
+    # AsyncPusher's home is pusher_fast.aio; pusher_fast.aiohttp re-exports it.
+    assert pusher_fast.aiohttp.AsyncPusher is AsyncPusher
+    assert pusher_fast.aiohttp.AsyncBulkSender is AsyncBulkSender
+    assert pusher_fast.aiohttp.default_async_backend is default_async_backend
+    assert AsyncPusher.__module__ == AsyncBulkSender.__module__ == "pusher_fast.aio"
+    client = AsyncPusher(app_id="1", key="k", secret="s")
+    assert type(client.http) is AsyncHTTPBackend
+    assert type(client.bulk()) is AsyncBulkSender
 
 
 def test_official_backend_works_across_event_loops(server):
@@ -326,11 +432,11 @@ def test_official_backend_works_across_event_loops(server):
 # -- AsyncBulkSender -----------------------------------------------------------------------------
 
 
-def test_async_bulk_groups_and_honours_batch_size(server):
+def test_async_bulk_groups_and_honours_batch_size(server, backend):
     server.script(Reply(hold=True))
 
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             sender = client.bulk(concurrency=1, batch_size=4)
             await sender.add("c", "e", {"seq": 0})
             await wait_until(lambda: len(server.requests) == 1)
@@ -347,9 +453,9 @@ def test_async_bulk_groups_and_honours_batch_size(server):
     assert_account(report, server, {("c", i) for i in range(11)})
 
 
-def test_async_bulk_default_batch_is_ten_and_fans_out(server):
+def test_async_bulk_default_batch_is_ten_and_fans_out(server, backend):
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             async with client.bulk(concurrency=2) as sender:
                 for i in range(40):
                     assert await sender.add(["a", "b"], "e", {"seq": i}) == 2
@@ -373,9 +479,9 @@ def test_async_bulk_default_batch_is_ten_and_fans_out(server):
         ((["private-encrypted-a", "b"], "e", {}), ValueError),
     ],
 )
-def test_async_bulk_validates_at_add(server, args, error):
+def test_async_bulk_validates_at_add(server, backend, args, error):
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             sender = client.bulk()
             with pytest.raises(error):
                 await sender.add(*args)
@@ -387,11 +493,11 @@ def test_async_bulk_validates_at_add(server, args, error):
     assert_account(report, server, {("c", 1)})
 
 
-def test_async_bulk_backpressure(server):
+def test_async_bulk_backpressure(server, backend):
     server.default = Reply(hold=True)
 
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             sender = client.bulk(concurrency=1, max_queue=5)
             await sender.add("c", "e", {"seq": 0})
             await wait_until(lambda: len(server.requests) == 1)
@@ -409,9 +515,9 @@ def test_async_bulk_backpressure(server):
     assert_account(report, server, {("c", i) for i in range(7)})
 
 
-def test_async_bulk_exception_inside_async_with_still_flushes(server):
+def test_async_bulk_exception_inside_async_with_still_flushes(server, backend):
     async def main() -> AsyncBulkSender:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             sender = client.bulk()
             with pytest.raises(KeyError):
                 async with sender:
@@ -427,11 +533,11 @@ def test_async_bulk_exception_inside_async_with_still_flushes(server):
         run(sender.add("c", "e", {}))
 
 
-def test_async_bulk_short_shutdown_timeout_reports_the_rest_failed(server):
+def test_async_bulk_short_shutdown_timeout_reports_the_rest_failed(server, backend):
     server.default = Reply(hold=True)
 
     async def main() -> tuple[BulkReport, float]:
-        async with AsyncPusher(**server.client_kwargs(timeout=1)) as client:
+        async with connect(server, backend, timeout=1) as client:
             sender = client.bulk(concurrency=2, shutdown_timeout=0.3)
             for i in range(50):
                 await sender.add("c", "e", {"seq": i})
@@ -448,27 +554,31 @@ def test_async_bulk_short_shutdown_timeout_reports_the_rest_failed(server):
     assert_account(report, server, {("c", i) for i in range(50)})
 
 
-def test_async_bulk_retries_and_accounts(server):
+def test_async_bulk_retries_and_accounts(server, backend):
     server.script(Reply(500), Reset(), Reply(429, b"", {"Retry-After": "0"}))
 
-    async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+    async def main() -> tuple[BulkReport, int]:
+        async with connect(server, backend) as client:
             async with client.bulk(concurrency=1, backoff_base=0.01, backoff_max=0.05) as s:
                 for i in range(5):
                     await s.add("c", "e", {"seq": i})
-            return s.report
+            return s.report, stale_resends(client)
 
-    report = run(main())
-    assert len(server.requests) == 4 and report.retries == 3 and report.ok
+    report, resent = run(main())
+    # Four requests: the sender's attempts, and any the transport itself sent again (a reset
+    # on a reused connection may be resent as a stale keep-alive connection).
+    assert len(server.requests) == 4 == report.requests + resent
+    assert report.retries == 3 - resent and report.ok
+    assert len({r.body for r in server.requests}) == 1  # the same batch each time
     assert_account(report, server, {("c", i) for i in range(5)})
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413])
-def test_async_bulk_never_retries_client_errors(server, status):
+def test_async_bulk_never_retries_client_errors(server, backend, status):
     server.default = Reply(status, b"no")
 
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs()) as client:
+        async with connect(server, backend) as client:
             async with client.bulk(concurrency=1) as s:
                 for i in range(5):
                     await s.add("c", "e", {"seq": i})
@@ -480,13 +590,11 @@ def test_async_bulk_never_retries_client_errors(server, status):
     assert [f.attempts for f in report.failed] == [1] * 5
 
 
-def test_async_bulk_replay_failed_events(server):
+def test_async_bulk_replay_failed_events(server, backend):
     server.default = Reply(403, b"quota")
 
     async def main() -> tuple[BulkReport, BulkReport]:
-        async with AsyncPusher(
-            **server.client_kwargs(), encryption_master_key_base64=MASTER_KEY_B64
-        ) as client:
+        async with connect(server, backend, encryption_master_key_base64=MASTER_KEY_B64) as client:
             async with client.bulk() as first:
                 for i in range(6):
                     channel = "private-encrypted-z" if i % 2 else "z"
@@ -510,11 +618,11 @@ def test_async_bulk_replay_failed_events(server):
     )
 
 
-def test_async_bulk_cancelled_add_keeps_the_account(server):
+def test_async_bulk_cancelled_add_keeps_the_account(server, backend):
     server.default = Reply(hold=True)
 
     async def main() -> BulkReport:
-        async with AsyncPusher(**server.client_kwargs(timeout=2)) as client:
+        async with connect(server, backend, timeout=2) as client:
             sender = client.bulk(concurrency=1, max_queue=1)
             await sender.add("c", "e", {"seq": 0})
             await wait_until(lambda: len(server.requests) == 1)
@@ -528,11 +636,11 @@ def test_async_bulk_cancelled_add_keeps_the_account(server):
     assert report.submitted == report.delivered + len(report.failed), report.as_dict()
 
 
-def test_async_bulk_close_with_a_full_queue_honours_shutdown_timeout(server):
+def test_async_bulk_close_with_a_full_queue_honours_shutdown_timeout(server, backend):
     server.default = Reply(hold=True)
 
     async def main() -> tuple[bool, BulkReport]:
-        async with AsyncPusher(**server.client_kwargs(timeout=1)) as client:
+        async with connect(server, backend, timeout=1) as client:
             sender = client.bulk(concurrency=1, max_queue=5, shutdown_timeout=0.5)
             await sender.add("c", "e", {"seq": 0})
             await wait_until(lambda: len(server.requests) == 1)

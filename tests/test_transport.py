@@ -33,14 +33,7 @@ from pusher_fast.errors import (
 )
 from tests.helpers import APP_ID, KEY, SECRET, hmac_hex
 
-PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch):
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_proxy_environment")
 
 
 class Recorded:
