@@ -24,7 +24,7 @@ from yarl import URL
 
 from ._fasthttp import make_ssl_context
 from ._request import Request, process_response
-from .aio import AsyncBulkSender, AsyncPusher, default_async_backend
+from .aio import AsyncBulkSender, AsyncHTTPBackend, AsyncPusher, default_async_backend
 from .client import Pusher
 from .errors import PusherTransportError
 
@@ -104,4 +104,10 @@ class AsyncIOBackend:
         self._session = None
 
 
-__all__ = ["AsyncBulkSender", "AsyncIOBackend", "AsyncPusher", "default_async_backend"]
+__all__ = [
+    "AsyncBulkSender",
+    "AsyncHTTPBackend",
+    "AsyncIOBackend",
+    "AsyncPusher",
+    "default_async_backend",
+]

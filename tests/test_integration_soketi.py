@@ -555,16 +555,22 @@ def test_bulk_sender_accounts_for_every_event(make_client, pusher_client, browse
 
 
 @pytest.mark.deviation  # pusher_fast extension: AsyncPusher and its bulk sender
-def test_async_pusher_and_async_bulk(pusher_module, soketi, master_key_b64, browser, uid):
+@pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+def test_async_pusher_and_async_bulk(
+    pusher_module, soketi, master_key_b64, browser, uid, transport
+):
     aio = importlib.import_module(pusher_module.__name__ + ".aiohttp")
+    options = {"backend": aio.AsyncIOBackend} if transport == "aiohttp" else {}
     b = browser()
-    channel = f"private-encrypted-abulk-{uid}"
+    channel = f"private-encrypted-abulk-{transport}-{uid}"
     b.subscribe(channel)
 
     async def main() -> Any:
         async with aio.AsyncPusher(
-            **soketi.client_kwargs(), encryption_master_key_base64=master_key_b64
+            **soketi.client_kwargs(), encryption_master_key_base64=master_key_b64, **options
         ) as client:
+            expected = aio.AsyncIOBackend if transport == "aiohttp" else aio.AsyncHTTPBackend
+            assert type(client.http) is expected
             assert_ok(await client.trigger(channel, "single", DATA))
             async with client.bulk(concurrency=2) as sender:
                 for i in range(15):
