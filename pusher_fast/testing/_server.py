@@ -162,6 +162,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._conn_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
+        # Every connection thread not known to have ended: a thread leaves ``_conns`` (in
+        # shutdown_request) a moment before it ends, and stop() must join it all the same.
+        self._conn_threads: list[threading.Thread] = []
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -181,6 +184,8 @@ class _HTTPServer(ThreadingHTTPServer):
         )
         with self._conn_lock:
             self._conns[request] = thread
+            self._conn_threads = [t for t in self._conn_threads if t.is_alive()]
+            self._conn_threads.append(thread)
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
@@ -197,16 +202,17 @@ class _HTTPServer(ThreadingHTTPServer):
     def close_connections(self, timeout: float) -> list[threading.Thread]:
         """Shut down every open connection, join their threads; return those still alive."""
         with self._conn_lock:
-            items = list(self._conns.items())
-        for sock, _ in items:
+            socks = list(self._conns)
+            threads = list(self._conn_threads)
+        for sock in socks:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         deadline = time.monotonic() + timeout
-        for _, thread in items:
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return [t for _, t in items if t.is_alive()]
+        return [t for t in threads if t.is_alive()]
 
 
 class PusherServer:
