@@ -234,6 +234,12 @@ class AsyncHTTPBackend:
         for _ in idle:
             self._wake()
 
+    async def __aenter__(self) -> AsyncHTTPBackend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     # -- sending -----------------------------------------------------------------------------
 
     async def _send(self, request: Request) -> ResponseReader:

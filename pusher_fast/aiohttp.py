@@ -103,6 +103,12 @@ class AsyncIOBackend:
             await self._session.close()
         self._session = None
 
+    async def __aenter__(self) -> AsyncIOBackend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
 
 __all__ = [
     "AsyncBulkSender",

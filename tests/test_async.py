@@ -270,6 +270,21 @@ def test_aclose_closes_connections_and_stays_usable(server, backend):
     assert len(server.requests) == 12
 
 
+def test_backend_as_async_context_manager_closes_its_connections(server, backend):
+    """The backend given to a plain Pusher (as with the official AsyncIOBackend) closes its
+    connections on leaving ``async with``."""
+
+    async def main() -> None:
+        client = pusher_fast.Pusher(**server.client_kwargs(), backend=backend or AsyncHTTPBackend)
+        async with client.http as http:
+            assert http is client.http
+            assert await client.trigger("c", "e", {}) == {}
+            assert server.connections_open == 1
+        await wait_until(lambda: server.connections_open == 0, 3)
+
+    run(main())
+
+
 def test_aclose_closes_the_session_and_connections(server):
     async def main() -> None:
         client = AsyncPusher(**server.client_kwargs(), backend=AsyncIOBackend)
