@@ -11,7 +11,7 @@ Measured (events/s; CPU µs per HTTP request of the whole Python process, worker
   (a) single ``trigger`` in a loop: pusher_fast, official Python, official Node (keep-alive Agent)
   (b) ``trigger_batch`` of 10 in a loop: the same three
   (c) pusher_fast ``BulkSender`` (concurrency 4, batches of 10) vs (a) official Python and the
-      Node ``triggerBatch`` loop of (b)
+      Node ``triggerBatch`` loop of (b); ``AsyncBulkSender`` (concurrency 8) beside it
   (d) 100 concurrent triggers (``asyncio.gather``): ``AsyncPusher`` (its default asyncio
       transport, and on aiohttp with ``backend=AsyncIOBackend``) vs the official
       ``pusher.aiohttp.AsyncIOBackend``
@@ -62,6 +62,7 @@ Result = dict[str, float]  # events, requests, seconds, cpu_s
 RAW_SINGLE = "a.single pusher_fast+raw (diag.)"
 RAW_BULK = "c.bulk pusher_fast+raw c=4 (diag.)"
 RAW_ASYNC = "d.async pusher_fast+raw x100 (diag.)"
+ASYNC_BULK = "c.bulk async pusher_fast c=8"
 # pusher_fast's AsyncPusher on its aiohttp transport (one pooled session) instead of the default.
 AIOHTTP_ASYNC = "d.async pusher_fast+aiohttp x100"
 
@@ -230,6 +231,32 @@ def fast_bulk(port: int, seconds: float, concurrency: int = 4, raw: bool = False
             "cpu_s": time.process_time() - cpu0}  # fmt: skip
 
 
+def async_bulk(port: int, seconds: float, concurrency: int = 8) -> Result:
+    """``AsyncBulkSender`` on the default asyncio transport, fed as fast as it takes events."""
+
+    async def main() -> Result:
+        async with AsyncPusher(**kwargs_for(port)) as client:
+            async with client.bulk(concurrency=concurrency, max_queue=400) as warm:
+                for _ in range(200):
+                    await warm.add("bench", "ev", DATA)
+            cpu0 = time.process_time()
+            t0 = time.perf_counter()
+            end = t0 + seconds
+            sender = client.bulk(concurrency=concurrency, max_queue=2000)
+            n = 0
+            while time.perf_counter() < end:
+                for _ in range(100):
+                    await sender.add("bench", "ev", DATA)
+                n += 100
+            report = await sender.close()
+            elapsed = time.perf_counter() - t0
+            assert report.ok and report.delivered == n, report.as_dict()
+            return {"events": n, "requests": report.requests, "seconds": elapsed,
+                    "cpu_s": time.process_time() - cpu0}  # fmt: skip
+
+    return asyncio.run(main())
+
+
 def async_gather(make_client: Callable[[], Any], seconds: float, close: bool) -> Result:
     async def main() -> Result:
         client = make_client()
@@ -357,6 +384,7 @@ def main() -> int:
             ("c.bulk pusher_fast c=4", lambda: fast_bulk(port, secs)),
             ("c.bulk pusher_fast c=1 (diag.)", lambda: fast_bulk(port, secs, 1)),
             (RAW_BULK, lambda: fast_bulk(port, secs, 4, raw=True)),
+            (ASYNC_BULK, lambda: async_bulk(port, secs)),
             ("d.async pusher_fast x100", lambda: async_gather(
                 lambda: AsyncPusher(**kwargs_for(port)), secs, close=True)),
             (AIOHTTP_ASYNC, lambda: async_gather(
@@ -446,6 +474,11 @@ def main() -> int:
         ("batch10: pusher_fast / official node", ratio(fast_b, node_b), None),
         ("bulk / official py single loop", ratio(bulk, py_single_), 40.0),
         ("bulk / node triggerBatch loop", ratio(bulk, node_b), 2.0),
+        (
+            "async bulk / node triggerBatch loop",
+            ratio("c.bulk async pusher_fast c=8", node_b),
+            None,
+        ),
         ("async x100: pusher_fast / official aiohttp", ratio(a_fast, a_py), 5.0),
         ("soketi single: pusher_fast / official py", ratio(sk_fast_, sk_py), None),
         ("diag: single, raw socket / official py", ratio(RAW_SINGLE, py_single_), None),
