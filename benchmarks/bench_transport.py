@@ -1,5 +1,6 @@
-"""The sync transports side by side: urllib3 (``Urllib3Backend``), http.client
-(``HTTPClientBackend``) and the official library's ``requests`` backend.
+"""The sync transports side by side: urllib3 (``Urllib3Backend``), the default transport
+(``HTTPClientBackend``, labelled "default": sockets and httptools) and the official library's
+``requests`` backend.
 
     /tmp/venv/bin/python benchmarks/bench_transport.py [--seconds 1.0] [--reps 5] [--pin]
 
@@ -10,11 +11,11 @@ client process's CPU time per HTTP request (threads included), so the server's s
 
 Measured:
   single     ``trigger`` in a loop: the official client (requests), pusher_fast on urllib3, on
-             http.client
+             the default transport
   transport  one prebuilt, signed request sent again and again through each backend's
              ``send_request`` (the official ``pusher.requests.RequestsBackend`` sends our request
              objects too): the transport alone; plus a bare keep-alive socket (diag.) as the floor
-  bulk       the ``BulkSender`` (concurrency 4, batches of 10) on urllib3 and on http.client
+  bulk       the ``BulkSender`` (concurrency 4, batches of 10) on urllib3 and on the default transport
 
 ``--pin`` puts the null server on the last CPU and this process on the first (Linux), which takes
 much of the noise out of the CPU column on a small shared machine.
@@ -51,13 +52,13 @@ Result = dict[str, float]  # events, requests, seconds, cpu_s
 
 SINGLE_OFFICIAL = "single  official (requests)"
 SINGLE_URLLIB3 = "single  pusher_fast urllib3"
-SINGLE_HTTPCLIENT = "single  pusher_fast http.client"
+SINGLE_HTTPCLIENT = "single  pusher_fast default"
 T_OFFICIAL = "transport official RequestsBackend"
 T_URLLIB3 = "transport Urllib3Backend"
 T_HTTPCLIENT = "transport HTTPClientBackend"
 T_RAW = "transport bare socket (diag.)"
 BULK_URLLIB3 = "bulk c=4 urllib3"
-BULK_HTTPCLIENT = "bulk c=4 http.client"
+BULK_HTTPCLIENT = "bulk c=4 default"
 
 
 def single(client: Any, seconds: float) -> Result:
@@ -185,19 +186,19 @@ def main() -> int:
             f"{name:36} {med(name, events_s):9.0f} {med(name, requests_s):8.0f} "
             f"{med(name, cpu_us):11.1f}  ({min(cpus):.0f}-{max(cpus):.0f})"
         )
-    print(f"(http.client single client: {opened} connection(s) opened, {resends} stale resends)")
+    print(f"(default transport, single client: {opened} connection(s) opened, {resends} stale resends)")
     print()
 
     def ratio(a: str, b: str) -> float:
         return med(a, events_s) / med(b, events_s)
 
     checks: list[tuple[str, float, str]] = [
-        ("single: http.client / official", ratio(SINGLE_HTTPCLIENT, SINGLE_OFFICIAL), ">=5x"),
+        ("single: default / official", ratio(SINGLE_HTTPCLIENT, SINGLE_OFFICIAL), ">=5x"),
         ("single: urllib3 / official", ratio(SINGLE_URLLIB3, SINGLE_OFFICIAL), ">=5x"),
-        ("single: http.client / urllib3", ratio(SINGLE_HTTPCLIENT, SINGLE_URLLIB3), ""),
-        ("transport: http.client / urllib3", ratio(T_HTTPCLIENT, T_URLLIB3), ""),
-        ("transport: http.client / requests", ratio(T_HTTPCLIENT, T_OFFICIAL), ""),
-        ("bulk http.client / official single", ratio(BULK_HTTPCLIENT, SINGLE_OFFICIAL), ">=40x"),
+        ("single: default / urllib3", ratio(SINGLE_HTTPCLIENT, SINGLE_URLLIB3), ""),
+        ("transport: default / urllib3", ratio(T_HTTPCLIENT, T_URLLIB3), ""),
+        ("transport: default / requests", ratio(T_HTTPCLIENT, T_OFFICIAL), ""),
+        ("bulk default / official single", ratio(BULK_HTTPCLIENT, SINGLE_OFFICIAL), ">=40x"),
         ("bulk urllib3 / official single", ratio(BULK_URLLIB3, SINGLE_OFFICIAL), ">=40x"),
     ]
     print(f"{'ratio (events/s)':40} {'value':>7} {'target':>7}  verdict")
@@ -209,7 +210,7 @@ def main() -> int:
         print(f"{label:40} {value:6.2f}x {target:>7}  {verdict}")
     single_cpu = med(SINGLE_HTTPCLIENT, cpu_us)
     verdict = "MET" if single_cpu <= 150 else "MISSED"
-    print(f"{'single http.client CPU µs/request':40} {single_cpu:7.1f} {'<=150':>7}  {verdict}")
+    print(f"{'single default CPU µs/request':40} {single_cpu:7.1f} {'<=150':>7}  {verdict}")
 
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
