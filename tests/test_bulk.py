@@ -121,6 +121,43 @@ def test_batches_never_exceed_batch_size_under_concurrency(server):
     assert_account(report, server, {("c", i) for i in range(500)})
 
 
+def test_concurrent_producers_through_a_small_queue_lose_and_repeat_nothing(server):
+    """add() from several threads at once, with backpressure: every event once, exactly."""
+    sender = make_client(server).bulk(concurrency=3, max_queue=25, batch_size=10)
+    producers = 4
+    per_producer = 600
+    errors: list[BaseException] = []
+
+    def produce(index: int) -> None:
+        try:
+            for i in range(per_producer):
+                seq = index * per_producer + i
+                if i % 50 == 0:  # now and then an event fanned out to two channels
+                    sender.add([f"p{index}", f"q{index}"], "e", {"seq": seq})
+                else:
+                    sender.add(f"p{index}", "e", {"seq": seq})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(producers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    report = sender.close()
+    assert errors == []
+    submitted = set()
+    for index in range(producers):
+        for i in range(per_producer):
+            seq = index * per_producer + i
+            submitted.add((f"p{index}", seq))
+            if i % 50 == 0:
+                submitted.add((f"q{index}", seq))
+    assert report.ok and report.delivered == len(submitted) == 2448
+    assert max(server.batch_sizes()) <= 10
+    assert_account(report, server, submitted)
+
+
 def test_concurrency_requests_in_flight(server):
     server.default = Reply(hold=True)
     sender = make_client(server).bulk(concurrency=3)
