@@ -153,13 +153,23 @@ class AsyncBulkSender(_BulkBase):
             backoff_base, backoff_max, shutdown_timeout, on_failure,
         )  # fmt: skip
         self._concurrency = concurrency
+        self._max_queue = max_queue
+        # The asyncio primitives are made by _start(), in the running loop: on Python 3.9
+        # they bind to asyncio.get_event_loop() when constructed (3.10+ binds on first use),
+        # so making them here, outside a coroutine, breaks the sender (or raises).
+        self._bound = False
         # Unbounded, so close() can always post its stop markers; _slots bounds events.
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(max_queue)
+        self._queue: asyncio.Queue[Any]
+        self._slots: asyncio.Semaphore
+        self._abandon: asyncio.Event
         self._workers: list[asyncio.Task[None]] = []
-        self._abandon = asyncio.Event()
 
     def _start(self) -> None:
+        if not self._bound:
+            self._queue = asyncio.Queue()
+            self._slots = asyncio.Semaphore(self._max_queue)
+            self._abandon = asyncio.Event()
+            self._bound = True
         if not self._workers:
             self._workers = [asyncio.ensure_future(self._work(i)) for i in range(self._concurrency)]
 
@@ -191,6 +201,8 @@ class AsyncBulkSender(_BulkBase):
     @property
     def pending(self) -> int:
         """Events queued and not yet taken by a worker (approximate while closing)."""
+        if not self._bound:
+            return 0
         return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
 
     async def close(self, timeout: float | None = None) -> BulkReport:
@@ -222,6 +234,8 @@ class AsyncBulkSender(_BulkBase):
         await self.close()
 
     def _drain(self, reason: str) -> None:
+        if not self._bound:
+            return
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if item is not _STOP:

@@ -669,3 +669,28 @@ def test_async_bulk_close_with_a_full_queue_honours_shutdown_timeout(server, bac
     in_time, report = run(main())
     assert report.submitted == 6 == report.delivered + len(report.failed)
     assert in_time, "close() did not return within shutdown_timeout + 2 s"
+
+
+@pytest.mark.parametrize("current_loop", ["other", "none"])
+def test_async_bulk_sender_made_outside_a_running_loop(server, backend, current_loop):
+    # Python 3.9's asyncio.Queue/Semaphore/Event bind to get_event_loop() when constructed:
+    # a sender made outside a coroutine must still work in the loop that later runs it.
+    client = connect(server, backend)
+    other = asyncio.new_event_loop()
+    asyncio.set_event_loop(other if current_loop == "other" else None)
+    try:
+        sender = client.bulk()
+    finally:
+        asyncio.set_event_loop(None)
+        other.close()
+
+    async def main() -> None:
+        async with sender:
+            await asyncio.sleep(0.05)  # the workers now wait on an empty queue
+            for i in range(5):
+                await sender.add("c", "e", {"seq": i})
+        await client.aclose()
+
+    run(main())
+    assert sender.report.delivered == 5, sender.report.as_dict()
+    assert_account(sender.report, server, {("c", i) for i in range(5)})
