@@ -15,7 +15,8 @@ Measured:
   transport  one prebuilt, signed request sent again and again through each backend's
              ``send_request`` (the official ``pusher.requests.RequestsBackend`` sends our request
              objects too): the transport alone; plus a bare keep-alive socket (diag.) as the floor
-  bulk       the ``BulkSender`` (concurrency 4, batches of 10) on urllib3 and on the default transport
+  bulk       the ``BulkSender`` (concurrency 4, batches of 10) on urllib3 and on the default
+             transport
 
 ``--pin`` puts the null server on the last CPU and this process on the first (Linux), which takes
 much of the noise out of the CPU column on a small shared machine.
@@ -186,7 +187,10 @@ def main() -> int:
             f"{name:36} {med(name, events_s):9.0f} {med(name, requests_s):8.0f} "
             f"{med(name, cpu_us):11.1f}  ({min(cpus):.0f}-{max(cpus):.0f})"
         )
-    print(f"(default transport, single client: {opened} connection(s) opened, {resends} stale resends)")
+    print(
+        f"(default transport, single client: {opened} connection(s) opened, "
+        f"{resends} stale resends)"
+    )
     print()
 
     def ratio(a: str, b: str) -> float:
