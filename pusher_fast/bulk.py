@@ -384,6 +384,7 @@ class BulkSender(_BulkBase):
         self._qlock = threading.Lock()
         self._cond = threading.Condition(self._qlock)
         self._blocked = 0  # producers waiting for room
+        self._resume_room = max_queue // 2
         self._max_queue = max_queue
         self._room = max_queue
         self._open: list[_Item] = []
@@ -534,7 +535,11 @@ class BulkSender(_BulkBase):
     def _taken(self, batch: list[_Item]) -> None:
         """A worker took ``batch``: its events no longer count against the queue (lock held)."""
         self._room += len(batch)
-        if self._blocked:
+        # Producers waiting for room are woken once half the queue is free, not for every
+        # batch taken: one wake-up (and GIL hand-over) per many batches under load.  No
+        # stall: workers keep taking batches while any are queued, and an empty queue
+        # (room == max_queue) always wakes them.
+        if self._blocked and self._room >= self._resume_room:
             self._cond.notify_all()
 
     def _drain(self, reason: str) -> None:
