@@ -153,7 +153,6 @@ class AsyncBulkSender(_BulkBase):
             backoff_base, backoff_max, shutdown_timeout, on_failure,
         )  # fmt: skip
         self._concurrency = concurrency
-        self._max_queue = max_queue
         # The asyncio primitives are made by _start(), in the running loop: on Python 3.9
         # they bind to asyncio.get_event_loop() when constructed (3.10+ binds on first use),
         # so making them here, outside a coroutine, breaks the sender (or raises).

@@ -275,6 +275,7 @@ class _BulkBase:
         self.client = client
         self._encoder = _EventEncoder(client)
         self.batch_size = batch_size
+        self._max_queue = max_queue
         self.retries = retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -385,7 +386,6 @@ class BulkSender(_BulkBase):
         self._cond = threading.Condition(self._qlock)
         self._blocked = 0  # producers waiting for room
         self._resume_room = max_queue // 2
-        self._max_queue = max_queue
         self._room = max_queue
         self._open: list[_Item] = []
         self._idle = 0
