@@ -473,3 +473,74 @@ class TestUsers:
         assert request.path == "/apps/3/users/user-1/terminate_connections"
         assert body_json(request) == {}
         assert assert_signed(request)["body_md5"] == "99914b932bd37a50b983c5e7c90ae93b"  # md5("{}")
+
+
+# -- answers that are not what they claim ------------------------------------------------
+
+
+class TestNonJsonSuccess:
+    """A 2xx answer that is not JSON is a PusherBadStatus with an excerpt, on every transport."""
+
+    @pytest.mark.parametrize("status", [200, 202])
+    @pytest.mark.parametrize(
+        "body", [b"<html>proxy login</html>", b"", b"\xff\xfe not utf-8", b'{"a":', "text"]
+    )
+    def test_process_response_raises_pusher_bad_status(self, status, body):
+        from pusher_fast._request import process_response
+
+        with pytest.raises(errors.PusherBadStatus, match="not JSON") as info:
+            process_response(status, body)
+        assert info.value.status == status
+
+    def test_the_excerpt_is_bounded(self):
+        from pusher_fast._request import process_response
+
+        with pytest.raises(errors.PusherBadStatus) as info:
+            process_response(200, b"<html>" + b"x" * 1_000_000)
+        assert "<html>xxx" in str(info.value)
+        assert len(str(info.value)) < 400
+
+    @pytest.mark.timeout(30)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    @pytest.mark.parametrize("transport", ["fast", "urllib3", "async", "aiohttp"])
+    def test_every_transport_raises_it(self, mini, transport):
+        import asyncio
+
+        from tests.helpers import http11
+
+        mini.always(http11(200, b"<html>captive portal</html>"))
+        options = {
+            "app_id": APP_ID,
+            "key": KEY,
+            "secret": SECRET,
+            "host": "127.0.0.1",
+            "port": mini.port,
+            "ssl": False,
+            "timeout": 5,
+        }
+        if transport == "fast":
+            call = lambda: pusher_fast.Pusher(**options).trigger("c", "e", "d")  # noqa: E731
+        elif transport == "urllib3":
+            from pusher_fast._transport import Urllib3Backend
+
+            client = pusher_fast.Pusher(backend=Urllib3Backend, **options)
+            call = lambda: client.trigger("c", "e", "d")  # noqa: E731
+        else:
+            from pusher_fast.aio import AsyncPusher
+
+            if transport == "aiohttp":
+                from pusher_fast.aiohttp import AsyncIOBackend
+
+                options["backend"] = AsyncIOBackend
+
+            async def main():
+                client = AsyncPusher(**options)
+                try:
+                    return await client.trigger("c", "e", "d")
+                finally:
+                    await client.aclose()
+
+            call = lambda: asyncio.run(main())  # noqa: E731
+        with pytest.raises(errors.PusherBadStatus, match="captive portal") as info:
+            call()
+        assert info.value.status == 200
