@@ -33,6 +33,9 @@ _socket_id_re = re.compile(r"[0-9]+\.[0-9]+")
 _app_id_re = re.compile(r"[0-9]+")
 _attribute_re = re.compile(r"[a-z_]+")
 
+# A path-normalising proxy would rewrite "/channels/.." or "/users/./...".
+_DOTS_RULE = "a name of dots only cannot be a URL path segment"
+
 # Channel names seen valid, so a hot trigger loop skips the regex.  Bounded:
 # cleared when full, so hostile input cannot grow it without limit.
 _valid_channels: set[str] = set()
@@ -91,6 +94,8 @@ def validate_subscribable_channel(value: Any) -> str:
             f"Invalid channel {channel!r}: {SERVER_TO_USER_PREFIX} channels cannot be "
             "authorized or queried; channel names are characters of " + CHANNEL_ALPHABET
         )
+    if not channel.strip("."):
+        raise ValueError(f"Invalid channel {channel!r}: {_DOTS_RULE}")
     return channel
 
 
@@ -117,6 +122,8 @@ def validate_user_id(value: Any) -> str:
         raise ValueError(
             f"Invalid user id {user_id!r}: a user id is characters of {CHANNEL_ALPHABET}"
         )
+    if not user_id.strip("."):
+        raise ValueError(f"Invalid user id {user_id!r}: {_DOTS_RULE}")
     return user_id
 
 

@@ -822,3 +822,54 @@ class TestCyclicAndDeepData:
             assert client.http.requests == []
 
         asyncio.run(main())
+
+
+# -- names that a path-normalising proxy would rewrite -----------------------------------
+
+DOT_NAMES = [".", "..", "..."]
+
+
+class TestDotOnlyNames:
+    """Dot-only channel names and user ids never become URL path segments."""
+
+    @pytest.mark.parametrize("name", DOT_NAMES)
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda c, n: c.channel_info(n),
+            lambda c, n: c.channel_info(n, ["user_count"]),
+            lambda c, n: c.users_info(n),
+            lambda c, n: c.terminate_user_connections(n),
+            lambda c, n: c.send_to_user(n, "e", "d"),
+            lambda c, n: c.authenticate_user("1.1", {"id": n}),
+        ],
+        ids=[
+            "channel_info",
+            "channel_info-attrs",
+            "users_info",
+            "terminate",
+            "send_to_user",
+            "authenticate_user",
+        ],
+    )
+    def test_refused_where_they_become_a_path_segment(self, name, call):
+        client = make_client()
+        with pytest.raises(ValueError, match="dots only") as info:
+            call(client, name)
+        assert repr(name) in str(info.value)
+        assert refused(client)
+
+    @pytest.mark.parametrize("name", ["a.", ".a", "a..b", "private-.", "presence-.."])
+    def test_names_with_dots_and_more_stay_valid(self, name):
+        client = make_client()
+        client.channel_info(name)
+        assert client.http.last.path == f"/apps/3/channels/{name}"
+        client.terminate_user_connections(name)
+        assert client.http.last.path == f"/apps/3/users/{name}/terminate_connections"
+
+    @pytest.mark.parametrize("name", DOT_NAMES)
+    def test_trigger_on_a_dot_only_channel_is_unchanged(self, name):
+        # The channel goes in the body, not the path: allowed, as by the official library.
+        client = make_client()
+        client.trigger(name, "e", "d")
+        assert body_json(client.http.last)["channels"] == [name]
