@@ -56,6 +56,28 @@ def ensure_text(value: Any, name: str) -> str:
     raise TypeError(f"{name} should be a string, got {type(value).__name__}: {value!r:.80}")
 
 
+def validate_secret(value: Any, name: str = "secret") -> str:
+    """``value`` as ``str`` (UTF-8 bytes decoded); errors say what is wrong, never the value."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{name} is {len(value)} bytes that are not valid UTF-8 (value not shown)"
+            ) from None
+    elif not isinstance(value, str):
+        raise TypeError(f"{name} should be a string, got {type(value).__name__} (value not shown)")
+    elif type(value) is not str:
+        value = str.__str__(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: its repr() would hold the whole secret
+        raise ValueError(
+            f"{name} holds characters UTF-8 cannot encode (lone surrogates; value not shown)"
+        ) from None
+    return value
+
+
 def _channel_problem(channel: str) -> str | None:
     if len(channel) > MAX_CHANNEL_LENGTH:
         return f"is {len(channel)} characters long; the limit is {MAX_CHANNEL_LENGTH}"

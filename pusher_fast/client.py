@@ -74,7 +74,7 @@ class Pusher:
     ) -> None:
         self._app_id = v.validate_app_id(app_id)
         self._key = v.ensure_text(key, "key")
-        self._secret = v.ensure_text(secret, "secret")
+        self._secret = v.validate_secret(secret)
         if not isinstance(ssl, bool):
             raise TypeError(f"ssl should be a boolean, got {ssl!r}")
         self._ssl = ssl
@@ -141,24 +141,38 @@ class Pusher:
         >>> Pusher.from_url("http://key:secret@127.0.0.1:6001/apps/123456").port
         6001
         """
-        text = v.ensure_text(url, "url")
+        text = v.validate_secret(url, "url")  # the url holds the secret
+        scheme, sep, rest = text.partition("://")
+        userinfo, at, hostpath = rest.rpartition("@")
+        if sep and at:
+            # Like the official library, take everything up to the last '@' as
+            # KEY:SECRET, so a raw '/', '?' or '#' in the secret still parses.
+            for char, escape in (("/", "%2F"), ("?", "%3F"), ("#", "%23"), ("@", "%40")):
+                userinfo = userinfo.replace(char, escape)
+            text = scheme + sep + userinfo + at + hostpath
         parts = urllib.parse.urlsplit(text)
         match = _URL_PATH_RE.fullmatch(parts.path)
         try:
             port = parts.port
         except ValueError:
             port = -1
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.username
-            or parts.password is None
-            or not parts.hostname
-            or not match
-            or port == -1
-        ):
-            shown = re.sub(r":[^:@/]*@", ":***@", text)  # never echo the secret
+        problem = (
+            "the scheme is not http or https"
+            if parts.scheme not in ("http", "https")
+            else "KEY:SECRET@ is missing"
+            if not parts.username or parts.password is None
+            else "the host is missing"
+            if not parts.hostname
+            else "the port is not a number from 0 to 65535"
+            if port == -1
+            else "the path is not /apps/APP_ID"
+            if not match
+            else ""
+        )
+        if problem:
+            # The url is never shown: it holds the secret.
             raise ValueError(
-                f"Unparsable url: {shown!r}: expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
+                f"Unparsable url: {problem}; expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
             )
         kwargs: dict[str, Any] = {
             "key": urllib.parse.unquote(parts.username),

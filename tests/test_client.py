@@ -153,6 +153,36 @@ class TestFromUrl:
         assert "topsecret" not in str(info.value)
         assert "topsecret" not in repr(info.value.args)
 
+    def test_raw_slash_in_the_secret_parses_as_the_official_library_does(self):
+        client = pusher_fast.Pusher.from_url(
+            "http://key:TOP/SE?CR#ET@host:6001/apps/1", backend=RecordingBackend
+        )
+        assert (client.key, client.secret, client.host, client.port, client.app_id) == (
+            "key",
+            "TOP/SE?CR#ET",
+            "host",
+            6001,
+            "1",
+        )
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://key:T0P/S3CR3T@host/apps/x",
+            "http://key:T0P/S3CR3T@host:port/apps/1",
+            "http://key:T0P/S3CR3T/apps/1",
+            "http://key:T0P/S3CR3T",
+            "key:T0P/S3CR3T@host/apps/1",
+            "http://key:T0P/S3CR3T@/apps/1",
+            b"http://key:T0P/S3CR3T\xff@host/apps/1",
+        ],
+    )
+    def test_a_secret_with_a_slash_is_never_echoed(self, url):
+        with pytest.raises(ValueError) as info:
+            pusher_fast.Pusher.from_url(url, backend=RecordingBackend)
+        for text in (str(info.value), repr(info.value)):
+            assert "S3CR3T" not in text and "T0P" not in text
+
     def test_from_env_reads_pusher_url(self, monkeypatch):
         monkeypatch.setenv("PUSHER_URL", "http://k:s@127.0.0.1:6001/apps/9")
         client = pusher_fast.Pusher.from_env(backend=RecordingBackend)
@@ -544,3 +574,75 @@ class TestNonJsonSuccess:
         with pytest.raises(errors.PusherBadStatus, match="captive portal") as info:
             call()
         assert info.value.status == 200
+
+
+# -- the secret and the master key never appear in a message -----------------------------
+
+SECRET_TEXT = "TOPSECRETVALUE"
+
+
+class TestSecretNeverShown:
+    @pytest.mark.parametrize(
+        ("options", "error"),
+        [
+            ({"secret": b"\xff" + SECRET_TEXT.encode()}, ValueError),
+            ({"secret": bytearray(b"\xfe" + SECRET_TEXT.encode())}, ValueError),
+            ({"secret": SECRET_TEXT + "\udcff"}, ValueError),
+            ({"secret": 1234}, TypeError),
+            ({"secret": [SECRET_TEXT]}, TypeError),
+            ({"secret": {"s": SECRET_TEXT}}, TypeError),
+            ({"encryption_master_key": SECRET_TEXT}, ValueError),
+            ({"encryption_master_key": SECRET_TEXT + "\udcff"}, ValueError),
+            ({"encryption_master_key": [SECRET_TEXT]}, TypeError),
+            ({"encryption_master_key_base64": SECRET_TEXT}, ValueError),
+            ({"encryption_master_key_base64": SECRET_TEXT + "é"}, ValueError),
+            ({"encryption_master_key_base64": SECRET_TEXT.encode() + b"\xff"}, ValueError),
+            ({"encryption_master_key_base64": [SECRET_TEXT]}, TypeError),
+        ],
+    )
+    def test_bad_secret_or_master_key_says_what_is_wrong_without_the_value(self, options, error):
+        kwargs = {"app_id": APP_ID, "key": KEY, "secret": SECRET, "backend": RecordingBackend}
+        kwargs.update(options)
+        with pytest.warns() if "encryption_master_key" in options else _no_warning():
+            with pytest.raises(error) as info:
+                pusher_fast.Pusher(**kwargs)
+        for text in (str(info.value), repr(info.value), repr(info.value.args)):
+            assert SECRET_TEXT not in text
+            assert "1234" not in text
+        name = next(iter(options))
+        assert name in str(info.value)
+
+    def test_secret_is_not_in_the_client_or_request_repr(self):
+        client = make_client(secret=SECRET_TEXT)
+        client.trigger("c", "e", "d")
+        assert SECRET_TEXT not in repr(client)
+        assert SECRET_TEXT not in repr(client.http.last)
+        assert SECRET_TEXT not in repr(client._signer)
+
+    def test_cli_never_prints_a_bad_secret(self, capsys, monkeypatch):
+        from pusher_fast.__main__ import main
+
+        monkeypatch.delenv("PUSHER_URL", raising=False)
+        for argv in (
+            ["channels", "--url", f"http://key:TOP/{SECRET_TEXT}@host:port/apps/1"],
+            ["channels", "--url", f"http://key:{SECRET_TEXT}@host/apps/x"],
+            ["channels", "--app-id", "1", "--key", "k", "--secret", SECRET_TEXT + "\udcff"],
+        ):
+            code = main(argv)
+            out, err = capsys.readouterr()
+            assert code == 2
+            assert "bad credentials" in err
+            assert SECRET_TEXT not in out and SECRET_TEXT not in err
+
+    def test_testing_app_never_shows_a_bad_secret(self):
+        from pusher_fast.testing import App
+
+        with pytest.raises(ValueError) as info:
+            App("1", "key", [SECRET_TEXT])  # type: ignore[arg-type]
+        assert SECRET_TEXT not in str(info.value)
+
+
+def _no_warning():
+    import contextlib
+
+    return contextlib.nullcontext()
