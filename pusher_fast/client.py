@@ -113,6 +113,7 @@ class Pusher:
         self._use_signer(Signer(self._key, self._secret))
         self._encoder = _EventEncoder(self)
         self._fast_prefixes: dict[str, dict[str, bytes]] = {}
+        self._fast_count = 0  # entries in _fast_prefixes, all channels together
         self._events_path = f"/apps/{self._app_id}/events"
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
@@ -360,10 +361,13 @@ class Pusher:
                 + channel.encode("ascii")
                 + b'"],"data":'
             )
-        if len(self._fast_prefixes) >= _PREFIX_CACHE_SIZE:
+        # Bounded in total entries (not per channel): cleared when full.
+        if self._fast_count >= _PREFIX_CACHE_SIZE:
             self._fast_prefixes.clear()
+            self._fast_count = 0
         if type(event_name) is str:
             self._fast_prefixes.setdefault(channel, {})[event_name] = prefix
+            self._fast_count += 1
         return prefix
 
     def _batch_request(self, batch: Any, already_encoded: bool = False) -> Request:
