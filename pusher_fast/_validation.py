@@ -131,7 +131,8 @@ def validate_socket_id(value: Any) -> str:
     return socket_id
 
 
-def validate_user_id(value: Any) -> str:
+def validate_user_id(value: Any, path_segment: bool = True) -> str:
+    """A user id; ``path_segment`` (sent in a URL or a user's channel) refuses dots only."""
     user_id = ensure_text(value, "user_id")
     if not user_id:
         raise ValueError("Invalid user id '': a user id is 1-200 characters")
@@ -144,7 +145,7 @@ def validate_user_id(value: Any) -> str:
         raise ValueError(
             f"Invalid user id {user_id!r}: a user id is characters of {CHANNEL_ALPHABET}"
         )
-    if not user_id.strip("."):
+    if path_segment and not user_id.strip("."):
         raise ValueError(f"Invalid user id {user_id!r}: {_DOTS_RULE}")
     return user_id
 
@@ -156,7 +157,7 @@ def validate_user_data(user_data: Any) -> Mapping[str, Any]:
         raise TypeError(f"user_data should be a dict, got {type(user_data).__name__}")
     if user_data.get("id") is None:
         raise ValueError(f"user_data {user_data!r:.200} has no 'id' field")
-    validate_user_id(user_data["id"])
+    validate_user_id(user_data["id"], path_segment=False)  # the official library signs "."
     return user_data
 
 
