@@ -58,24 +58,70 @@ def ensure_text(value: Any, name: str) -> str:
 
 def validate_secret(value: Any, name: str = "secret") -> str:
     """``value`` as ``str`` (UTF-8 bytes decoded); errors say what is wrong, never the value."""
+    text: str
     if isinstance(value, (bytes, bytearray)):
         try:
-            value = bytes(value).decode("utf-8")
+            text = bytes(value).decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError(
                 f"{name} is {len(value)} bytes that are not valid UTF-8 (value not shown)"
             ) from None
-    elif not isinstance(value, str):
+    elif isinstance(value, str):
+        text = value if type(value) is str else str.__str__(value)
+    else:
         raise TypeError(f"{name} should be a string, got {type(value).__name__} (value not shown)")
-    elif type(value) is not str:
-        value = str.__str__(value)
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: its repr() would hold the whole secret
         raise ValueError(
             f"{name} holds characters UTF-8 cannot encode (lone surrogates; value not shown)"
         ) from None
-    return value
+    return text
+
+
+def split_host(value: Any) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` as (name, port or None).
+
+    A URL, a path, spaces or an empty name are refused: ``host`` is where
+    requests go, and a mistake there should fail here, not at the first request.
+    """
+    text = ensure_text(value, "host")
+    rule = "a host is a name or IP address, optionally with :PORT"
+    if "://" in text:
+        raise ValueError(f"Invalid host {text!r}: {rule}; drop the scheme (use ssl= for https)")
+    if any(c in text for c in "/?#@\\"):
+        raise ValueError(f"Invalid host {text!r}: {rule}, with no path, query or user")
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError(f"Invalid host {text!r}: {rule}, with no spaces or control characters")
+    port_text: str | None = None
+    if text.startswith("["):  # [IPv6] or [IPv6]:port
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"Invalid host {text!r}: {rule} ([IPv6]:PORT for IPv6)")
+        port_text = rest[1:] if rest else None
+        _require_ipv6(name, text, rule)
+    elif text.count(":") > 1:  # a bare IPv6 literal, without a port
+        name = text
+        _require_ipv6(name, text, rule)
+    else:
+        name, colon, port_text_ = text.partition(":")
+        port_text = port_text_ if colon else None
+    if not name:
+        raise ValueError(f"Invalid host {text!r}: {rule}; the name is empty")
+    if port_text is None:
+        return name, None
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+        raise ValueError(f"Invalid host {text!r}: the port after ':' must be 1-65535")
+    return name, int(port_text)
+
+
+def _require_ipv6(name: str, text: str, rule: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(name)
+    except ValueError:
+        raise ValueError(f"Invalid host {text!r}: {rule} ([IPv6]:PORT for IPv6)") from None
 
 
 def _channel_problem(channel: str) -> str | None:

@@ -78,8 +78,9 @@ class Pusher:
         if not isinstance(ssl, bool):
             raise TypeError(f"ssl should be a boolean, got {ssl!r}")
         self._ssl = ssl
+        host_port = None
         if host:
-            self._host = v.ensure_text(host, "host")
+            self._host, host_port = v.split_host(host)
         elif cluster:
             self._host = f"api-{v.ensure_text(cluster, 'cluster')}.pusher.com"
         else:
@@ -88,7 +89,12 @@ class Pusher:
             raise TypeError(f"port should be an integer, got {port!r}")
         if port is not None and not 0 <= port < 65536:
             raise ValueError(f"port {port} is out of range 1-65535")
-        self._port = port or (443 if ssl else 80)
+        if host_port is not None and port is not None and port != host_port:
+            raise ValueError(
+                f"host {host!r} names port {host_port} but port={port} was given: "
+                "give the port once, or the same in both"
+            )
+        self._port = port or host_port or (443 if ssl else 80)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
             raise TypeError(f"timeout should be an integer or a float, got {timeout!r}")
         self._timeout = timeout
@@ -117,7 +123,8 @@ class Pusher:
         self._events_path = f"/apps/{self._app_id}/events"
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
-        self._base_url = f"{self.scheme}://{self._host}:{self._port}"
+        shown_host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6
+        self._base_url = f"{self.scheme}://{shown_host}:{self._port}"
 
         if backend is None:
             self.http: Any = default_backend(self, retries=retries, **backend_options)
@@ -170,7 +177,7 @@ class Pusher:
             if not match
             else ""
         )
-        if problem:
+        if problem or match is None or parts.username is None or parts.password is None:
             # The url is never shown: it holds the secret.
             raise ValueError(
                 f"Unparsable url: {problem}; expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"

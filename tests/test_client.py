@@ -646,3 +646,87 @@ def _no_warning():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+# -- host, with or without a port --------------------------------------------------------
+
+
+class TestHostAndPort:
+    @pytest.mark.parametrize(
+        ("host", "options", "expected"),
+        [
+            ("api.example.com:8080", {}, ("api.example.com", 8080, "https://api.example.com:8080")),
+            ("api.example.com:8080", {"port": 8080}, ("api.example.com", 8080, None)),
+            ("api.example.com", {"port": 8080}, ("api.example.com", 8080, None)),
+            ("127.0.0.1:6001", {"ssl": False}, ("127.0.0.1", 6001, "http://127.0.0.1:6001")),
+            ("[::1]:8080", {}, ("::1", 8080, "https://[::1]:8080")),
+            ("[::1]", {"ssl": False}, ("::1", 80, "http://[::1]:80")),
+            ("::1", {}, ("::1", 443, "https://[::1]:443")),
+        ],
+    )
+    def test_host_may_carry_the_port(self, host, options, expected):
+        from pusher_fast._http11 import host_header
+
+        client = make_client(host=host, **options)
+        name, port, base_url = expected
+        assert (client.host, client.port) == (name, port)
+        if base_url:
+            assert client.base_url == base_url
+        client.trigger("c", "e", "d")
+        assert client.http.last.url.startswith(client.base_url + "/apps/3/events?")
+        default = 443 if client.ssl else 80
+        shown = f"[{name}]" if ":" in name else name
+        assert host_header(client.host, client.port, default) == (
+            shown if port == default else f"{shown}:{port}"
+        )
+
+    @pytest.mark.timeout(30)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    def test_a_request_reaches_host_colon_port_with_its_host_header(self, mini):
+        from tests.helpers import http11
+
+        mini.always(http11(200, b"{}"))
+        client = pusher_fast.Pusher(
+            app_id=APP_ID, key=KEY, secret=SECRET, host=f"127.0.0.1:{mini.port}", ssl=False
+        )
+        assert client.trigger("c", "e", "d") == {}
+        (seen,) = mini.requests
+        assert seen.headers["Host"] == f"127.0.0.1:{mini.port}"
+
+    def test_a_port_that_disagrees_is_a_value_error(self):
+        with pytest.raises(ValueError, match=r"'api.example.com:8080'.*port=9090"):
+            make_client(host="api.example.com:8080", port=9090)
+
+    @pytest.mark.parametrize(
+        ("host", "rule"),
+        [
+            ("https://api.example.com", "scheme"),
+            ("http://api.example.com:8080", "scheme"),
+            ("api.example.com/apps/1", "path"),
+            ("api.example.com?x=1", "path"),
+            ("user@api.example.com", "user"),
+            ("api example.com", "spaces"),
+            ("api.example.com\n", "spaces"),
+            (":8080", "name is empty"),
+            ("[]:8080", "IPv6"),
+            ("api.example.com:", "port"),
+            ("api.example.com:http", "port"),
+            ("api.example.com:70000", "port"),
+            ("[::1", "IPv6"),
+            ("[not-v6]:80", "IPv6"),
+            ("1:2:3", "IPv6"),
+        ],
+    )
+    def test_bad_host_is_refused_at_construction(self, host, rule):
+        with pytest.raises(ValueError, match=rule) as info:
+            make_client(host=host)
+        assert repr(host) in str(info.value)
+
+    @pytest.mark.parametrize(
+        "url", ["http://k:s@api.example.com:6001/apps/1", "http://k:s@[::1]:6001/apps/1"]
+    )
+    def test_from_url_gives_the_same_host_and_port(self, url):
+        client = pusher_fast.Pusher.from_url(url, backend=RecordingBackend)
+        assert client.port == 6001
+        assert client.host in ("api.example.com", "::1")
+        assert client.base_url == url.replace("k:s@", "").rsplit("/apps", 1)[0]
