@@ -10,6 +10,7 @@ has (``method``, ``path``, ``params``, ``body``, ``query_params``,
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import _json
@@ -79,6 +80,15 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} body={len(self.body)}B>"
+
+
+def wire_query(query: str) -> str:
+    """``query`` as it goes on the wire: non-ASCII characters (a key such as
+    ``kéy``) percent-encoded as UTF-8, as requests sends the official library's
+    URL; the signature covers the unescaped text, which the server recovers."""
+    if query.isascii():
+        return query
+    return "".join(c if c.isascii() else urllib.parse.quote(c, safe="") for c in query)
 
 
 #: Characters of a bad answer's body quoted in its error.

@@ -730,3 +730,76 @@ class TestHostAndPort:
         assert client.port == 6001
         assert client.host in ("api.example.com", "::1")
         assert client.base_url == url.replace("k:s@", "").rsplit("/apps", 1)[0]
+
+
+# -- a key that is not ASCII -------------------------------------------------------------
+
+NON_ASCII_KEYS = ["kéy", "ключ", "🔑-key"]
+
+
+class TestNonAsciiKey:
+    """Sent as the official library's requests sends it: percent-encoded in the URL,
+    signed unescaped; the embedded server verifies the signature."""
+
+    @pytest.mark.timeout(60)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    @pytest.mark.parametrize("transport", ["fast", "urllib3", "async", "aiohttp"])
+    def test_requests_with_a_non_ascii_key_are_accepted(self, key, transport):
+        import asyncio
+        import urllib.parse
+
+        from pusher_fast.testing import PusherServer
+
+        with PusherServer(key=key, secret=SECRET) as server:
+            options = {
+                "app_id": server.app_id,
+                "key": key,
+                "secret": SECRET,
+                "host": "127.0.0.1",
+                "port": server.port,
+                "ssl": False,
+            }
+            if transport in ("fast", "urllib3"):
+                if transport == "urllib3":
+                    from pusher_fast._transport import Urllib3Backend
+
+                    options["backend"] = Urllib3Backend
+                client = pusher_fast.Pusher(**options)
+                assert client.trigger("c", "e", {"x": 1}) == {}
+                assert client.channels_info() == {"channels": {}}
+            else:
+                from pusher_fast.aio import AsyncPusher
+
+                if transport == "aiohttp":
+                    from pusher_fast.aiohttp import AsyncIOBackend
+
+                    options["backend"] = AsyncIOBackend
+
+                async def main():
+                    client = AsyncPusher(**options)
+                    try:
+                        assert await client.trigger("c", "e", {"x": 1}) == {}
+                        assert await client.channels_info() == {"channels": {}}
+                    finally:
+                        await client.aclose()
+
+                asyncio.run(main())
+            assert [r.status for r in server.requests] == [200, 200]
+            for recorded in server.requests:
+                assert recorded.query.isascii()
+                assert f"auth_key={urllib.parse.quote(key)}&" in recorded.query
+
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    def test_query_string_stays_unescaped_as_signed(self, key):
+        client = make_client(key=key)
+        client.trigger("c", "e", "d")
+        request = client.http.last
+        assert request.query_string.startswith(f"auth_key={key}&")
+        assert_signed(request, key=key)
+
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    def test_auth_strings_carry_the_key_as_is(self, key):
+        client = make_client(key=key)
+        assert client.authenticate("private-c", "1.1")["auth"].startswith(key + ":")
+        assert client.authenticate_user("1.1", {"id": "u"})["auth"].startswith(key + ":")

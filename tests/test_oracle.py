@@ -432,3 +432,26 @@ class TestWebhooks:
             mine = OURS.validate_webhook(KEY, signature, body)
         assert mine == theirs
         assert (mine is None) == (tamper or abs(age_ms) > 300_000)
+
+
+class TestNonAsciiKey:
+    """The same credentials work here and there: same signed query, same bytes on the wire."""
+
+    @pytest.mark.parametrize("key", ["kéy", "ключ", "🔑-key"])
+    def test_signed_query_and_wire_target_match_the_official_library(self, key):
+        import requests
+
+        from pusher_fast._http11 import RequestEncoder
+
+        common = {"app_id": APP_ID, "key": key, "secret": SECRET, "backend": RecordingBackend}
+        ours, official = pusher_fast.Pusher(**common), official_pusher.Pusher(**common)
+        with same_world():
+            theirs = _official_request("channels_info", official, None, ["user_count"])
+            mine = ours._channels_info_request(None, ["user_count"])
+        assert mine.query_string == theirs.query_string  # signed unescaped, byte for byte
+        assert_signed(mine, key=key)
+        # What requests (the official transport) puts on the wire for the official URL.
+        prepared = requests.Request(theirs.method, theirs.url).prepare()
+        wire_target = prepared.path_url
+        head = RequestEncoder("api.pusherapp.com").encode(mine).split(b"\r\n", 1)[0]
+        assert head == f"GET {wire_target} HTTP/1.1".encode("ascii")
