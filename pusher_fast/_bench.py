@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import statistics
 import time
 import timeit
@@ -71,8 +72,17 @@ def _cases() -> dict[str, dict[str, Callable[[], Any]]]:
     return cases
 
 
+def _describe_path() -> str:
+    if _signing.IMPLEMENTATION == "native":
+        return "the C extension"
+    if os.environ.get("PUSHER_FAST_PURE") == "1":
+        return "pure Python, forced by PUSHER_FAST_PURE=1"
+    return "pure Python: the C extension is missing; rebuild with `python build_ffi.py`"
+
+
 def run(out: TextIO, seconds: float = 0.2) -> None:
     started = time.perf_counter()
+    out.write(f"signing path: {_signing.IMPLEMENTATION} ({_describe_path()})\n")
     for title, contenders in _cases().items():
         out.write(f"{title}\n")
         results = {name: _median_us(fn, seconds) for name, fn in contenders.items()}

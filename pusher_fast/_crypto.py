@@ -34,7 +34,12 @@ def parse_master_key(raw: Any, b64: Any) -> bytes | None:
             DeprecationWarning,
             stacklevel=4,
         )
-        key = raw.encode("utf-8") if isinstance(raw, str) else raw
+        try:
+            key = raw.encode("utf-8") if isinstance(raw, str) else raw
+        except UnicodeEncodeError:  # its repr() would hold the whole key
+            raise ValueError(
+                "encryption_master_key holds characters UTF-8 cannot encode (value not shown)"
+            ) from None
         if not isinstance(key, bytes):
             raise TypeError(f"encryption_master_key should be bytes, got {type(raw).__name__}")
         if len(key) != MASTER_KEY_BYTES:

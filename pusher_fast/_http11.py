@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 
 import httptools
 
-from ._request import Request
+from ._request import Request, wire_query
 from .version import VERSION
 
 #: Bytes of status line and headers an answer may have before it is refused.
@@ -82,7 +82,9 @@ class RequestEncoder:
         body = request.body
         query = request.query_string
         if not is_safe_target(query):
-            raise ValueError(f"query string {query!r} holds spaces or control characters")
+            query = wire_query(query)  # a non-ASCII key, percent-encoded
+            if not is_safe_target(query):
+                raise ValueError(f"query string {query!r} holds spaces or control characters")
         if type(request) is Request:  # its headers depend on the method only: cache the head
             key = (request.method, request.path)
             parts = self._heads.get(key)

@@ -23,17 +23,29 @@ OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _walk(value: Any) -> Iterator[Any]:
-    """Every value nested in ``value`` (dict values, list/tuple items, Enum values)."""
+    """Every value nested in ``value`` (dict values, list/tuple items, Enum values).
+
+    Each container is visited once, so a cycle ends the walk rather than
+    looping forever; ``json.dumps`` then names the circular reference.
+    """
     stack = [value]
+    seen: set[int] = set()
     while stack:
         item = stack.pop()
         yield item
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+        if isinstance(item, (dict, list, tuple)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
         elif isinstance(item, enum.Enum):
             stack.append(item.value)
+
+
+def _too_deep() -> ValueError:
+    return ValueError(
+        "Data is not JSON serializable: it is nested deeper than the JSON encoder allows"
+    )
 
 
 def _reject_non_finite(value: Any) -> None:
@@ -68,6 +80,8 @@ def dumps_bytes(value: Any) -> bytes:
             ).encode("utf-8")
         except TypeError as exc:
             raise TypeError(f"Data is not JSON serializable: {exc}") from None
+        except RecursionError:
+            raise _too_deep() from None
     if b"null" in out:
         _reject_non_finite(value)
     return out
@@ -79,7 +93,10 @@ def dumps(value: Any) -> str:
 
 def dumps_compat(value: Any, cls: type[json.JSONEncoder] | None, ensure_ascii: bool) -> str:
     """``json.dumps`` exactly as pusher-http-python calls it (plus allow_nan=False)."""
-    return json.dumps(value, cls=cls, ensure_ascii=ensure_ascii, allow_nan=False)
+    try:
+        return json.dumps(value, cls=cls, ensure_ascii=ensure_ascii, allow_nan=False)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 loads = orjson.loads

@@ -54,6 +54,14 @@ _channel_auth = lib.pf_channel_auth
 _user_auth = lib.pf_user_auth
 
 
+def _pool_for(size: int) -> list[_Pair]:
+    """The shared pool for outputs of ``size`` (negative: auth strings), or a
+    private one beyond ``_POOLED_MAX``, so ``_pools`` keeps at most ~1,000 keys."""
+    if abs(size) > _POOLED_MAX:
+        return []
+    return _pools.setdefault(size, [])
+
+
 def _new_buffer(size: int) -> _Pair:
     buf = bytearray(size)
     return buf, _from_buffer(buf)
@@ -129,10 +137,10 @@ class Signer:
         # Length of a signed query without extras for a 10-digit timestamp,
         # which every Unix time from 2001 to 2286 has.
         self._size10 = _FIXED_LEN + self._key_len + 10
-        self._pool10 = _pools.setdefault(self._size10, [])
+        self._pool10 = _pool_for(self._size10)
         # "key:" and 64 hex digits.
         self._auth_len = self._key_len + 1 + _HEX64
-        self._auth_pool = _pools.setdefault(-self._auth_len, [])  # keyed apart from queries
+        self._auth_pool = _pool_for(-self._auth_len)  # keyed apart from queries
 
     def __repr__(self) -> str:
         return f"Signer(key={self._key!r}, secret=<hidden>)"

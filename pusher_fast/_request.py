@@ -10,6 +10,7 @@ has (``method``, ``path``, ``params``, ``body``, ``query_params``,
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import _json
@@ -81,10 +82,35 @@ class Request:
         return f"<Request {self.method} {self.path} body={len(self.body)}B>"
 
 
+def wire_query(query: str) -> str:
+    """``query`` as it goes on the wire: non-ASCII characters (a key such as
+    ``kéy``) percent-encoded as UTF-8, as requests sends the official library's
+    URL; the signature covers the unescaped text, which the server recovers."""
+    if query.isascii():
+        return query
+    return "".join(c if c.isascii() else urllib.parse.quote(c, safe="") for c in query)
+
+
+#: Characters of a bad answer's body quoted in its error.
+EXCERPT_CHARS = 200
+
+
+def _excerpt(body: str | bytes) -> str:
+    text = body[: EXCERPT_CHARS * 4] if isinstance(body, bytes) else body
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text[:EXCERPT_CHARS] + ("..." if len(body) > EXCERPT_CHARS else "")
+
+
 def process_response(status: int, body: str | bytes) -> Any:
     """The parsed JSON of a success, or the ``PusherError`` for the status."""
     if status == 200 or status == 202:
-        return _json.loads(body)
+        try:
+            return _json.loads(body)
+        except ValueError:  # orjson.JSONDecodeError, and bodies that are not UTF-8
+            raise PusherBadStatus(
+                f"{status}: the answer is not JSON: {_excerpt(body)!r}", status
+            ) from None
     text = body if isinstance(body, str) else body.decode("utf-8", "replace")
     if status == 400:
         raise PusherBadRequest(text)

@@ -33,6 +33,9 @@ _socket_id_re = re.compile(r"[0-9]+\.[0-9]+")
 _app_id_re = re.compile(r"[0-9]+")
 _attribute_re = re.compile(r"[a-z_]+")
 
+# A path-normalising proxy would rewrite "/channels/.." or "/users/./...".
+_DOTS_RULE = "a name of dots only cannot be a URL path segment"
+
 # Channel names seen valid, so a hot trigger loop skips the regex.  Bounded:
 # cleared when full, so hostile input cannot grow it without limit.
 _valid_channels: set[str] = set()
@@ -51,6 +54,74 @@ def ensure_text(value: Any, name: str) -> str:
         except UnicodeDecodeError:
             raise ValueError(f"{name} {value!r} is not valid UTF-8") from None
     raise TypeError(f"{name} should be a string, got {type(value).__name__}: {value!r:.80}")
+
+
+def validate_secret(value: Any, name: str = "secret") -> str:
+    """``value`` as ``str`` (UTF-8 bytes decoded); errors say what is wrong, never the value."""
+    text: str
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{name} is {len(value)} bytes that are not valid UTF-8 (value not shown)"
+            ) from None
+    elif isinstance(value, str):
+        text = value if type(value) is str else str.__str__(value)
+    else:
+        raise TypeError(f"{name} should be a string, got {type(value).__name__} (value not shown)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: its repr() would hold the whole secret
+        raise ValueError(
+            f"{name} holds characters UTF-8 cannot encode (lone surrogates; value not shown)"
+        ) from None
+    return text
+
+
+def split_host(value: Any) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` as (name, port or None).
+
+    A URL, a path, spaces or an empty name are refused: ``host`` is where
+    requests go, and a mistake there should fail here, not at the first request.
+    """
+    text = ensure_text(value, "host")
+    rule = "a host is a name or IP address, optionally with :PORT"
+    if "://" in text:
+        raise ValueError(f"Invalid host {text!r}: {rule}; drop the scheme (use ssl= for https)")
+    if any(c in text for c in "/?#@\\"):
+        raise ValueError(f"Invalid host {text!r}: {rule}, with no path, query or user")
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError(f"Invalid host {text!r}: {rule}, with no spaces or control characters")
+    port_text: str | None = None
+    if text.startswith("["):  # [IPv6] or [IPv6]:port
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"Invalid host {text!r}: {rule} ([IPv6]:PORT for IPv6)")
+        port_text = rest[1:] if rest else None
+        _require_ipv6(name, text, rule)
+    elif text.count(":") > 1:  # a bare IPv6 literal, without a port
+        name = text
+        _require_ipv6(name, text, rule)
+    else:
+        name, colon, port_text_ = text.partition(":")
+        port_text = port_text_ if colon else None
+    if not name:
+        raise ValueError(f"Invalid host {text!r}: {rule}; the name is empty")
+    if port_text is None:
+        return name, None
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+        raise ValueError(f"Invalid host {text!r}: the port after ':' must be 1-65535")
+    return name, int(port_text)
+
+
+def _require_ipv6(name: str, text: str, rule: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(name)
+    except ValueError:
+        raise ValueError(f"Invalid host {text!r}: {rule} ([IPv6]:PORT for IPv6)") from None
 
 
 def _channel_problem(channel: str) -> str | None:
@@ -91,6 +162,8 @@ def validate_subscribable_channel(value: Any) -> str:
             f"Invalid channel {channel!r}: {SERVER_TO_USER_PREFIX} channels cannot be "
             "authorized or queried; channel names are characters of " + CHANNEL_ALPHABET
         )
+    if not channel.strip("."):
+        raise ValueError(f"Invalid channel {channel!r}: {_DOTS_RULE}")
     return channel
 
 
@@ -104,7 +177,8 @@ def validate_socket_id(value: Any) -> str:
     return socket_id
 
 
-def validate_user_id(value: Any) -> str:
+def validate_user_id(value: Any, path_segment: bool = True) -> str:
+    """A user id; ``path_segment`` (sent in a URL or a user's channel) refuses dots only."""
     user_id = ensure_text(value, "user_id")
     if not user_id:
         raise ValueError("Invalid user id '': a user id is 1-200 characters")
@@ -117,6 +191,8 @@ def validate_user_id(value: Any) -> str:
         raise ValueError(
             f"Invalid user id {user_id!r}: a user id is characters of {CHANNEL_ALPHABET}"
         )
+    if path_segment and not user_id.strip("."):
+        raise ValueError(f"Invalid user id {user_id!r}: {_DOTS_RULE}")
     return user_id
 
 
@@ -127,7 +203,7 @@ def validate_user_data(user_data: Any) -> Mapping[str, Any]:
         raise TypeError(f"user_data should be a dict, got {type(user_data).__name__}")
     if user_data.get("id") is None:
         raise ValueError(f"user_data {user_data!r:.200} has no 'id' field")
-    validate_user_id(user_data["id"])
+    validate_user_id(user_data["id"], path_segment=False)  # the official library signs "."
     return user_data
 
 

@@ -23,7 +23,7 @@ import aiohttp
 from yarl import URL
 
 from ._fasthttp import make_ssl_context
-from ._request import Request, process_response
+from ._request import Request, process_response, wire_query
 from .aio import AsyncBulkSender, AsyncHTTPBackend, AsyncPusher, default_async_backend
 from .client import Pusher
 from .errors import PusherTransportError
@@ -87,7 +87,9 @@ class AsyncIOBackend:
     async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
         """Send and return (status, body, headers); no answer raises PusherTransportError."""
         # encoded=True: the query is sent exactly as signed.
-        url = URL(request.url, encoded=True)
+        # A non-ASCII key is percent-encoded in the query (not in an IDN host).
+        target = request.base_url + request.path + "?" + wire_query(request.query_string)
+        url = URL(target, encoded=True)
         try:
             async with self._get_session().request(
                 request.method, url, data=request.body, headers=request.headers

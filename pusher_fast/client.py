@@ -74,12 +74,13 @@ class Pusher:
     ) -> None:
         self._app_id = v.validate_app_id(app_id)
         self._key = v.ensure_text(key, "key")
-        self._secret = v.ensure_text(secret, "secret")
+        self._secret = v.validate_secret(secret)
         if not isinstance(ssl, bool):
             raise TypeError(f"ssl should be a boolean, got {ssl!r}")
         self._ssl = ssl
+        host_port = None
         if host:
-            self._host = v.ensure_text(host, "host")
+            self._host, host_port = v.split_host(host)
         elif cluster:
             self._host = f"api-{v.ensure_text(cluster, 'cluster')}.pusher.com"
         else:
@@ -88,7 +89,12 @@ class Pusher:
             raise TypeError(f"port should be an integer, got {port!r}")
         if port is not None and not 0 <= port < 65536:
             raise ValueError(f"port {port} is out of range 1-65535")
-        self._port = port or (443 if ssl else 80)
+        if host_port is not None and port is not None and port != host_port:
+            raise ValueError(
+                f"host {host!r} names port {host_port} but port={port} was given: "
+                "give the port once, or the same in both"
+            )
+        self._port = port or host_port or (443 if ssl else 80)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
             raise TypeError(f"timeout should be an integer or a float, got {timeout!r}")
         self._timeout = timeout
@@ -113,10 +119,12 @@ class Pusher:
         self._use_signer(Signer(self._key, self._secret))
         self._encoder = _EventEncoder(self)
         self._fast_prefixes: dict[str, dict[str, bytes]] = {}
+        self._fast_count = 0  # entries in _fast_prefixes, all channels together
         self._events_path = f"/apps/{self._app_id}/events"
         self._batch_path = f"/apps/{self._app_id}/batch_events"
         self._channels_path = f"/apps/{self._app_id}/channels"
-        self._base_url = f"{self.scheme}://{self._host}:{self._port}"
+        shown_host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6
+        self._base_url = f"{self.scheme}://{shown_host}:{self._port}"
 
         if backend is None:
             self.http: Any = default_backend(self, retries=retries, **backend_options)
@@ -141,24 +149,38 @@ class Pusher:
         >>> Pusher.from_url("http://key:secret@127.0.0.1:6001/apps/123456").port
         6001
         """
-        text = v.ensure_text(url, "url")
+        text = v.validate_secret(url, "url")  # the url holds the secret
+        scheme, sep, rest = text.partition("://")
+        userinfo, at, hostpath = rest.rpartition("@")
+        if sep and at:
+            # Like the official library, take everything up to the last '@' as
+            # KEY:SECRET, so a raw '/', '?' or '#' in the secret still parses.
+            for char, escape in (("/", "%2F"), ("?", "%3F"), ("#", "%23"), ("@", "%40")):
+                userinfo = userinfo.replace(char, escape)
+            text = scheme + sep + userinfo + at + hostpath
         parts = urllib.parse.urlsplit(text)
         match = _URL_PATH_RE.fullmatch(parts.path)
         try:
             port = parts.port
         except ValueError:
             port = -1
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.username
-            or parts.password is None
-            or not parts.hostname
-            or not match
-            or port == -1
-        ):
-            shown = re.sub(r":[^:@/]*@", ":***@", text)  # never echo the secret
+        problem = (
+            "the scheme is not http or https"
+            if parts.scheme not in ("http", "https")
+            else "KEY:SECRET@ is missing"
+            if not parts.username or parts.password is None
+            else "the host is missing"
+            if not parts.hostname
+            else "the port is not a number from 0 to 65535"
+            if port == -1
+            else "the path is not /apps/APP_ID"
+            if not match
+            else ""
+        )
+        if problem or match is None or parts.username is None or parts.password is None:
+            # The url is never shown: it holds the secret.
             raise ValueError(
-                f"Unparsable url: {shown!r}: expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
+                f"Unparsable url: {problem}; expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
             )
         kwargs: dict[str, Any] = {
             "key": urllib.parse.unquote(parts.username),
@@ -346,10 +368,13 @@ class Pusher:
                 + channel.encode("ascii")
                 + b'"],"data":'
             )
-        if len(self._fast_prefixes) >= _PREFIX_CACHE_SIZE:
+        # Bounded in total entries (not per channel): cleared when full.
+        if self._fast_count >= _PREFIX_CACHE_SIZE:
             self._fast_prefixes.clear()
+            self._fast_count = 0
         if type(event_name) is str:
             self._fast_prefixes.setdefault(channel, {})[event_name] = prefix
+            self._fast_count += 1
         return prefix
 
     def _batch_request(self, batch: Any, already_encoded: bool = False) -> Request:

@@ -153,6 +153,36 @@ class TestFromUrl:
         assert "topsecret" not in str(info.value)
         assert "topsecret" not in repr(info.value.args)
 
+    def test_raw_slash_in_the_secret_parses_as_the_official_library_does(self):
+        client = pusher_fast.Pusher.from_url(
+            "http://key:TOP/SE?CR#ET@host:6001/apps/1", backend=RecordingBackend
+        )
+        assert (client.key, client.secret, client.host, client.port, client.app_id) == (
+            "key",
+            "TOP/SE?CR#ET",
+            "host",
+            6001,
+            "1",
+        )
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://key:T0P/S3CR3T@host/apps/x",
+            "http://key:T0P/S3CR3T@host:port/apps/1",
+            "http://key:T0P/S3CR3T/apps/1",
+            "http://key:T0P/S3CR3T",
+            "key:T0P/S3CR3T@host/apps/1",
+            "http://key:T0P/S3CR3T@/apps/1",
+            b"http://key:T0P/S3CR3T\xff@host/apps/1",
+        ],
+    )
+    def test_a_secret_with_a_slash_is_never_echoed(self, url):
+        with pytest.raises(ValueError) as info:
+            pusher_fast.Pusher.from_url(url, backend=RecordingBackend)
+        for text in (str(info.value), repr(info.value)):
+            assert "S3CR3T" not in text and "T0P" not in text
+
     def test_from_env_reads_pusher_url(self, monkeypatch):
         monkeypatch.setenv("PUSHER_URL", "http://k:s@127.0.0.1:6001/apps/9")
         client = pusher_fast.Pusher.from_env(backend=RecordingBackend)
@@ -473,3 +503,303 @@ class TestUsers:
         assert request.path == "/apps/3/users/user-1/terminate_connections"
         assert body_json(request) == {}
         assert assert_signed(request)["body_md5"] == "99914b932bd37a50b983c5e7c90ae93b"  # md5("{}")
+
+
+# -- answers that are not what they claim ------------------------------------------------
+
+
+class TestNonJsonSuccess:
+    """A 2xx answer that is not JSON is a PusherBadStatus with an excerpt, on every transport."""
+
+    @pytest.mark.parametrize("status", [200, 202])
+    @pytest.mark.parametrize(
+        "body", [b"<html>proxy login</html>", b"", b"\xff\xfe not utf-8", b'{"a":', "text"]
+    )
+    def test_process_response_raises_pusher_bad_status(self, status, body):
+        from pusher_fast._request import process_response
+
+        with pytest.raises(errors.PusherBadStatus, match="not JSON") as info:
+            process_response(status, body)
+        assert info.value.status == status
+
+    def test_the_excerpt_is_bounded(self):
+        from pusher_fast._request import process_response
+
+        with pytest.raises(errors.PusherBadStatus) as info:
+            process_response(200, b"<html>" + b"x" * 1_000_000)
+        assert "<html>xxx" in str(info.value)
+        assert len(str(info.value)) < 400
+
+    @pytest.mark.timeout(30)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    @pytest.mark.parametrize("transport", ["fast", "urllib3", "async", "aiohttp"])
+    def test_every_transport_raises_it(self, mini, transport):
+        import asyncio
+
+        from tests.helpers import http11
+
+        mini.always(http11(200, b"<html>captive portal</html>"))
+        options = {
+            "app_id": APP_ID,
+            "key": KEY,
+            "secret": SECRET,
+            "host": "127.0.0.1",
+            "port": mini.port,
+            "ssl": False,
+            "timeout": 5,
+        }
+        if transport == "fast":
+            call = lambda: pusher_fast.Pusher(**options).trigger("c", "e", "d")  # noqa: E731
+        elif transport == "urllib3":
+            from pusher_fast._transport import Urllib3Backend
+
+            client = pusher_fast.Pusher(backend=Urllib3Backend, **options)
+            call = lambda: client.trigger("c", "e", "d")  # noqa: E731
+        else:
+            from pusher_fast.aio import AsyncPusher
+
+            if transport == "aiohttp":
+                from pusher_fast.aiohttp import AsyncIOBackend
+
+                options["backend"] = AsyncIOBackend
+
+            async def main():
+                client = AsyncPusher(**options)
+                try:
+                    return await client.trigger("c", "e", "d")
+                finally:
+                    await client.aclose()
+
+            call = lambda: asyncio.run(main())  # noqa: E731
+        with pytest.raises(errors.PusherBadStatus, match="captive portal") as info:
+            call()
+        assert info.value.status == 200
+
+
+# -- the secret and the master key never appear in a message -----------------------------
+
+SECRET_TEXT = "TOPSECRETVALUE"
+
+
+class TestSecretNeverShown:
+    @pytest.mark.parametrize(
+        ("options", "error"),
+        [
+            ({"secret": b"\xff" + SECRET_TEXT.encode()}, ValueError),
+            ({"secret": bytearray(b"\xfe" + SECRET_TEXT.encode())}, ValueError),
+            ({"secret": SECRET_TEXT + "\udcff"}, ValueError),
+            ({"secret": 1234}, TypeError),
+            ({"secret": [SECRET_TEXT]}, TypeError),
+            ({"secret": {"s": SECRET_TEXT}}, TypeError),
+            ({"encryption_master_key": SECRET_TEXT}, ValueError),
+            ({"encryption_master_key": SECRET_TEXT + "\udcff"}, ValueError),
+            ({"encryption_master_key": [SECRET_TEXT]}, TypeError),
+            ({"encryption_master_key_base64": SECRET_TEXT}, ValueError),
+            ({"encryption_master_key_base64": SECRET_TEXT + "é"}, ValueError),
+            ({"encryption_master_key_base64": SECRET_TEXT.encode() + b"\xff"}, ValueError),
+            ({"encryption_master_key_base64": [SECRET_TEXT]}, TypeError),
+        ],
+    )
+    def test_bad_secret_or_master_key_says_what_is_wrong_without_the_value(self, options, error):
+        kwargs = {"app_id": APP_ID, "key": KEY, "secret": SECRET, "backend": RecordingBackend}
+        kwargs.update(options)
+        with pytest.warns() if "encryption_master_key" in options else _no_warning():
+            with pytest.raises(error) as info:
+                pusher_fast.Pusher(**kwargs)
+        for text in (str(info.value), repr(info.value), repr(info.value.args)):
+            assert SECRET_TEXT not in text
+            assert "1234" not in text
+        name = next(iter(options))
+        assert name in str(info.value)
+
+    def test_secret_is_not_in_the_client_or_request_repr(self):
+        client = make_client(secret=SECRET_TEXT)
+        client.trigger("c", "e", "d")
+        assert SECRET_TEXT not in repr(client)
+        assert SECRET_TEXT not in repr(client.http.last)
+        assert SECRET_TEXT not in repr(client._signer)
+
+    def test_cli_never_prints_a_bad_secret(self, capsys, monkeypatch):
+        from pusher_fast.__main__ import main
+
+        monkeypatch.delenv("PUSHER_URL", raising=False)
+        for argv in (
+            ["channels", "--url", f"http://key:TOP/{SECRET_TEXT}@host:port/apps/1"],
+            ["channels", "--url", f"http://key:{SECRET_TEXT}@host/apps/x"],
+            ["channels", "--app-id", "1", "--key", "k", "--secret", SECRET_TEXT + "\udcff"],
+        ):
+            code = main(argv)
+            out, err = capsys.readouterr()
+            assert code == 2
+            assert "bad credentials" in err
+            assert SECRET_TEXT not in out and SECRET_TEXT not in err
+
+    def test_testing_app_never_shows_a_bad_secret(self):
+        from pusher_fast.testing import App
+
+        with pytest.raises(ValueError) as info:
+            App("1", "key", [SECRET_TEXT])  # type: ignore[arg-type]
+        assert SECRET_TEXT not in str(info.value)
+
+
+def _no_warning():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# -- host, with or without a port --------------------------------------------------------
+
+
+class TestHostAndPort:
+    @pytest.mark.parametrize(
+        ("host", "options", "expected"),
+        [
+            ("api.example.com:8080", {}, ("api.example.com", 8080, "https://api.example.com:8080")),
+            ("api.example.com:8080", {"port": 8080}, ("api.example.com", 8080, None)),
+            ("api.example.com", {"port": 8080}, ("api.example.com", 8080, None)),
+            ("127.0.0.1:6001", {"ssl": False}, ("127.0.0.1", 6001, "http://127.0.0.1:6001")),
+            ("[::1]:8080", {}, ("::1", 8080, "https://[::1]:8080")),
+            ("[::1]", {"ssl": False}, ("::1", 80, "http://[::1]:80")),
+            ("::1", {}, ("::1", 443, "https://[::1]:443")),
+        ],
+    )
+    def test_host_may_carry_the_port(self, host, options, expected):
+        from pusher_fast._http11 import host_header
+
+        client = make_client(host=host, **options)
+        name, port, base_url = expected
+        assert (client.host, client.port) == (name, port)
+        if base_url:
+            assert client.base_url == base_url
+        client.trigger("c", "e", "d")
+        assert client.http.last.url.startswith(client.base_url + "/apps/3/events?")
+        default = 443 if client.ssl else 80
+        shown = f"[{name}]" if ":" in name else name
+        assert host_header(client.host, client.port, default) == (
+            shown if port == default else f"{shown}:{port}"
+        )
+
+    @pytest.mark.timeout(30)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    def test_a_request_reaches_host_colon_port_with_its_host_header(self, mini):
+        from tests.helpers import http11
+
+        mini.always(http11(200, b"{}"))
+        client = pusher_fast.Pusher(
+            app_id=APP_ID, key=KEY, secret=SECRET, host=f"127.0.0.1:{mini.port}", ssl=False
+        )
+        assert client.trigger("c", "e", "d") == {}
+        (seen,) = mini.requests
+        assert seen.headers["Host"] == f"127.0.0.1:{mini.port}"
+
+    def test_a_port_that_disagrees_is_a_value_error(self):
+        with pytest.raises(ValueError, match=r"'api.example.com:8080'.*port=9090"):
+            make_client(host="api.example.com:8080", port=9090)
+
+    @pytest.mark.parametrize(
+        ("host", "rule"),
+        [
+            ("https://api.example.com", "scheme"),
+            ("http://api.example.com:8080", "scheme"),
+            ("api.example.com/apps/1", "path"),
+            ("api.example.com?x=1", "path"),
+            ("user@api.example.com", "user"),
+            ("api example.com", "spaces"),
+            ("api.example.com\n", "spaces"),
+            (":8080", "name is empty"),
+            ("[]:8080", "IPv6"),
+            ("api.example.com:", "port"),
+            ("api.example.com:http", "port"),
+            ("api.example.com:70000", "port"),
+            ("[::1", "IPv6"),
+            ("[not-v6]:80", "IPv6"),
+            ("1:2:3", "IPv6"),
+        ],
+    )
+    def test_bad_host_is_refused_at_construction(self, host, rule):
+        with pytest.raises(ValueError, match=rule) as info:
+            make_client(host=host)
+        assert repr(host) in str(info.value)
+
+    @pytest.mark.parametrize(
+        "url", ["http://k:s@api.example.com:6001/apps/1", "http://k:s@[::1]:6001/apps/1"]
+    )
+    def test_from_url_gives_the_same_host_and_port(self, url):
+        client = pusher_fast.Pusher.from_url(url, backend=RecordingBackend)
+        assert client.port == 6001
+        assert client.host in ("api.example.com", "::1")
+        assert client.base_url == url.replace("k:s@", "").rsplit("/apps", 1)[0]
+
+
+# -- a key that is not ASCII -------------------------------------------------------------
+
+NON_ASCII_KEYS = ["kéy", "ключ", "🔑-key"]
+
+
+class TestNonAsciiKey:
+    """Sent as the official library's requests sends it: percent-encoded in the URL,
+    signed unescaped; the embedded server verifies the signature."""
+
+    @pytest.mark.timeout(60)
+    @pytest.mark.usefixtures("clean_proxy_environment")
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    @pytest.mark.parametrize("transport", ["fast", "urllib3", "async", "aiohttp"])
+    def test_requests_with_a_non_ascii_key_are_accepted(self, key, transport):
+        import asyncio
+        import urllib.parse
+
+        from pusher_fast.testing import PusherServer
+
+        with PusherServer(key=key, secret=SECRET) as server:
+            options = {
+                "app_id": server.app_id,
+                "key": key,
+                "secret": SECRET,
+                "host": "127.0.0.1",
+                "port": server.port,
+                "ssl": False,
+            }
+            if transport in ("fast", "urllib3"):
+                if transport == "urllib3":
+                    from pusher_fast._transport import Urllib3Backend
+
+                    options["backend"] = Urllib3Backend
+                client = pusher_fast.Pusher(**options)
+                assert client.trigger("c", "e", {"x": 1}) == {}
+                assert client.channels_info() == {"channels": {}}
+            else:
+                from pusher_fast.aio import AsyncPusher
+
+                if transport == "aiohttp":
+                    from pusher_fast.aiohttp import AsyncIOBackend
+
+                    options["backend"] = AsyncIOBackend
+
+                async def main():
+                    client = AsyncPusher(**options)
+                    try:
+                        assert await client.trigger("c", "e", {"x": 1}) == {}
+                        assert await client.channels_info() == {"channels": {}}
+                    finally:
+                        await client.aclose()
+
+                asyncio.run(main())
+            assert [r.status for r in server.requests] == [200, 200]
+            for recorded in server.requests:
+                assert recorded.query.isascii()
+                assert f"auth_key={urllib.parse.quote(key)}&" in recorded.query
+
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    def test_query_string_stays_unescaped_as_signed(self, key):
+        client = make_client(key=key)
+        client.trigger("c", "e", "d")
+        request = client.http.last
+        assert request.query_string.startswith(f"auth_key={key}&")
+        assert_signed(request, key=key)
+
+    @pytest.mark.parametrize("key", NON_ASCII_KEYS)
+    def test_auth_strings_carry_the_key_as_is(self, key):
+        client = make_client(key=key)
+        assert client.authenticate("private-c", "1.1")["auth"].startswith(key + ":")
+        assert client.authenticate_user("1.1", {"id": "u"})["auth"].startswith(key + ":")

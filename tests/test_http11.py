@@ -1088,12 +1088,22 @@ class TestRefusals:
             encoder.encode(Request(client, "GET", "/p/" + bad, {}, b"", "q=1"))
         assert encoder._heads == {}
 
-    @pytest.mark.parametrize("bad", UNSAFE)
+    @pytest.mark.parametrize("bad", [*(u for u in UNSAFE if u.isascii()), "é\r\nX: 1", "é b"])
     def test_query(self, client: pusher_fast.Pusher, encoder: RequestEncoder, bad: str) -> None:
-        """In the query, even when the head is already cached."""
+        """In the query, even when the head is already cached (non-ASCII alone is encoded)."""
         encoder.encode(Request(client, "GET", "/p", {}, b"", "q=1"))
         with pytest.raises(ValueError):
             encoder.encode(Request(client, "GET", "/p", {}, b"", "q=" + bad))
+
+    @pytest.mark.parametrize("text", ["caf\xe9", "日本"])
+    def test_non_ascii_in_the_query_is_percent_encoded(
+        self, client: pusher_fast.Pusher, encoder: RequestEncoder, text: str
+    ) -> None:
+        """A non-ASCII key goes on the wire as UTF-8 percent-escapes, as requests sends it."""
+        import urllib.parse
+
+        wire = encoder.encode(Request(client, "GET", "/p", {}, b"", "q=" + text))
+        assert wire.startswith(f"GET /p?q={urllib.parse.quote(text)} HTTP/1.1\r\n".encode())
 
     @pytest.mark.parametrize("bad", [*UNSAFE, "a:b"])
     def test_header_name(self, client: pusher_fast.Pusher, bad: str) -> None:

@@ -302,6 +302,10 @@ def test_digests_at_block_edges(sha_impl: int, size: int) -> None:
     body=b"",
     timestamp=2**63 - 1,
 )
+@example(key="kéy", secret=SECRET, method="POST", path="/apps/3/events", extra="",
+         body=TRIGGER_BODY, timestamp=1353088179)  # fmt: skip
+@example(key="🔑ключ", secret="sé", method="GET", path="/apps/3/channels", extra="info=user_count",
+         body=b"", timestamp=1353088179)  # fmt: skip
 def test_sign_query_matches_fallback(
     sha_impl: int,
     key: str,
@@ -603,6 +607,10 @@ def test_implementation_switch_reports_truthfully() -> None:
 @example(key=KEY, secret=SECRET, method="POST", path="/apps/3/events", body=TRIGGER_BODY,
          timestamp=1353088179)  # fmt: skip
 @example(key="k" * 300, secret=SECRET, method="POST", path="/p" * 300, body=b"", timestamp=5)
+@example(key="kéy", secret=SECRET, method="POST", path="/apps/3/events", body=TRIGGER_BODY,
+         timestamp=1353088179)  # fmt: skip
+@example(key="🔑" * 100, secret=SECRET, method="POST", path="/apps/3/events", body=b"",
+         timestamp=1353088179)  # fmt: skip
 def test_endpoint_sign_matches_sign_query(
     sha_impl: int, key: str, secret: str, method: str, path: str, body: bytes, timestamp: int
 ) -> None:
@@ -638,6 +646,8 @@ channel_names = st.one_of(
 
 @PROPERTY
 @given(key=texts, secret=secrets, socket_id=socket_ids, channel=channel_names, data=texts)
+@example(key="kéy", secret=SECRET, socket_id="1.1", channel="private-c", data="")
+@example(key="ключ🔑", secret=SECRET, socket_id="1.1", channel="presence-c", data='{"user_id":"é"}')
 def test_channel_auth_matches_fallback(
     sha_impl: int, key: str, secret: str, socket_id: str, channel: str, data: str
 ) -> None:
@@ -658,6 +668,7 @@ def test_channel_auth_matches_fallback(
 
 @PROPERTY
 @given(key=texts, secret=secrets, socket_id=socket_ids, data=texts)
+@example(key="kéy", secret=SECRET, socket_id="1.1", data='{"id":"u"}')
 def test_user_auth_matches_fallback(
     sha_impl: int, key: str, secret: str, socket_id: str, data: str
 ) -> None:
@@ -681,3 +692,20 @@ def test_channel_auth_worked_example(signer_cls) -> None:  # type: ignore[no-unt
         signer.channel_auth(None, "private-foobar", "")
     with pytest.raises(TypeError):
         signer.user_auth("1.1", None)
+
+
+@pytest.mark.parametrize("key", ["kéy", "ключ", "🔑-key", "é" * 300])
+def test_non_ascii_key_signs_alike_on_both_paths(key: str) -> None:
+    """The key goes into the signed query unescaped, as UTF-8, on both paths."""
+    fast, slow = both(key, SECRET)
+    for extra in ("", "info=user_count"):
+        query = fast.sign_query("GET", "/apps/3/channels", extra, b"", 1353088179)
+        assert query == slow.sign_query("GET", "/apps/3/channels", extra, b"", 1353088179)
+        assert query.startswith(f"auth_key={key}&")
+        unsigned = "&".join(p for p in query.split("&") if not p.startswith("auth_signature="))
+        mac = hmac.new(
+            SECRET.encode(), f"GET\n/apps/3/channels\n{unsigned}".encode(), hashlib.sha256
+        ).hexdigest()
+        assert f"auth_signature={mac}" in query
+    endpoint_query = fast.endpoint("POST", "/apps/3/events").sign(b"{}", 1353088179)
+    assert endpoint_query == slow.endpoint("POST", "/apps/3/events").sign(b"{}", 1353088179)

@@ -94,6 +94,9 @@ any_channel = st.one_of(plain_channels, encrypted_channels)
 event_names = st.text(max_size=200)
 socket_ids = st.from_regex(r"\A[0-9]{1,16}\.[0-9]{1,16}\Z")
 user_ids = st.text(ALPHABET, min_size=1, max_size=100)
+# Names that become a URL path segment: dots only are a deliberate refusal (README).
+path_channels = any_channel.filter(lambda c: c.strip("."))
+path_user_ids = user_ids.filter(lambda u: u.strip("."))
 attributes = st.lists(st.from_regex(r"\A[a-z_]{1,20}\Z"), max_size=3)
 prefixes = st.text(ALPHABET, min_size=1, max_size=40)
 
@@ -220,7 +223,7 @@ class TestTrigger:
 
     @encoders
     @SETTINGS
-    @given(user_id=user_ids, event_name=event_names, data=event_data)
+    @given(user_id=path_user_ids, event_name=event_names, data=event_data)
     def test_send_to_user(self, encoder, user_id, event_name, data):
         ours, official = PAIRS[encoder]
         with same_world():
@@ -284,7 +287,7 @@ class TestQueries:
         assert_equivalent(mine, theirs, byte_identical=True)
 
     @SETTINGS
-    @given(channel=any_channel, attrs=attributes)
+    @given(channel=path_channels, attrs=attributes)
     def test_channel_info(self, channel, attrs):
         with same_world():
             theirs = _official_request("channel_info", OFFICIAL, channel, attrs)
@@ -292,7 +295,7 @@ class TestQueries:
         assert_equivalent(mine, theirs, byte_identical=True)
 
     @SETTINGS
-    @given(channel=any_channel)
+    @given(channel=path_channels)
     def test_users_info(self, channel):
         with same_world():
             theirs = _official_request("users_info", OFFICIAL, channel)
@@ -300,9 +303,21 @@ class TestQueries:
         assert_equivalent(mine, theirs, byte_identical=True)
 
 
+class TestDotOnlyPathSegments:
+    @pytest.mark.parametrize("name", [".", "..", "..."])
+    def test_official_sends_them_in_the_path_we_refuse(self, name):
+        with same_world():
+            theirs = _official_request("channel_info", OFFICIAL, name, [])
+        assert theirs.path.endswith(f"/channels/{name}")
+        with pytest.raises(ValueError, match="dots only"):
+            OURS._channel_info_request(name)
+        with pytest.raises(ValueError, match="dots only"):
+            OURS._terminate_request(name)
+
+
 class TestTerminate:
     @SETTINGS
-    @given(user_id=user_ids)
+    @given(user_id=path_user_ids)
     def test_terminate_path_is_the_fixed_one(self, user_id):
         with same_world():
             theirs = _official_request("terminate_user_connections", OFFICIAL, user_id)
@@ -417,3 +432,26 @@ class TestWebhooks:
             mine = OURS.validate_webhook(KEY, signature, body)
         assert mine == theirs
         assert (mine is None) == (tamper or abs(age_ms) > 300_000)
+
+
+class TestNonAsciiKey:
+    """The same credentials work here and there: same signed query, same bytes on the wire."""
+
+    @pytest.mark.parametrize("key", ["kéy", "ключ", "🔑-key"])
+    def test_signed_query_and_wire_target_match_the_official_library(self, key):
+        import requests
+
+        from pusher_fast._http11 import RequestEncoder
+
+        common = {"app_id": APP_ID, "key": key, "secret": SECRET, "backend": RecordingBackend}
+        ours, official = pusher_fast.Pusher(**common), official_pusher.Pusher(**common)
+        with same_world():
+            theirs = _official_request("channels_info", official, None, ["user_count"])
+            mine = ours._channels_info_request(None, ["user_count"])
+        assert mine.query_string == theirs.query_string  # signed unescaped, byte for byte
+        assert_signed(mine, key=key)
+        # What requests (the official transport) puts on the wire for the official URL.
+        prepared = requests.Request(theirs.method, theirs.url).prepare()
+        wire_target = prepared.path_url
+        head = RequestEncoder("api.pusherapp.com").encode(mine).split(b"\r\n", 1)[0]
+        assert head == f"GET {wire_target} HTTP/1.1".encode("ascii")

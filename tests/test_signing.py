@@ -134,6 +134,37 @@ class TestImplementationSelection:
         assert pusher_fast.IMPLEMENTATION == "native"
         assert _signing.Signer is native.Signer
 
+    @pytest.mark.timeout(120)
+    @pytest.mark.parametrize(
+        ("hidden", "pure", "warns"),
+        [(True, None, True), (True, "1", False), (False, None, False), (True, "0", True)],
+        ids=["missing", "missing-forced-pure", "built", "missing-pure-0"],
+    )
+    def test_missing_extension_warns_once_unless_pure_is_forced(self, hidden, pure, warns):
+        if not hidden:
+            _load_native()  # "built" needs the extension
+        result = _run_hiding_native(hidden, pure)
+        assert result.returncode == 0, result.stderr
+        implementation, count, message = result.stdout.strip().split("|", 2)
+        assert implementation == ("python" if hidden or pure == "1" else "native")
+        if warns:
+            assert count == "1"
+            assert "RuntimeWarning" in message
+            assert "python build_ffi.py" in message and "C compiler" in message
+            assert "PUSHER_FAST_PURE=1" in message
+        else:
+            assert count == "0", message
+
+    @pytest.mark.timeout(120)
+    def test_bench_says_which_path_is_active(self):
+        for hidden, pure, expected in [
+            (True, None, "signing path: python (pure Python: the C extension is missing"),
+            (True, "1", "signing path: python (pure Python, forced by PUSHER_FAST_PURE=1)"),
+        ]:
+            result = _run_hiding_native(hidden, pure, bench=True)
+            assert result.returncode == 0, result.stderr
+            assert expected in result.stdout
+
     def test_implementation_names_the_active_signer(self):
         expected = "python" if _signing.Signer is _fallback.Signer else "native"
         assert pusher_fast.IMPLEMENTATION == expected
@@ -436,3 +467,49 @@ class TestVerify:
         good = self.good()
         flipped = ("1" if good[0] == "0" else "0") + good[1:]
         assert impl.Signer(KEY, SECRET).verify(self.MESSAGE, flipped) is False
+
+
+# The extension is hidden by an import hook in a fresh interpreter, never deleted.
+_HIDE_NATIVE = """
+import importlib.abc, sys, warnings
+
+class HideNative(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pusher_fast._native":
+            raise ImportError("hidden by the test")
+        return None
+
+if HIDE:
+    sys.meta_path.insert(0, HideNative())
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    import pusher_fast
+    import pusher_fast.client, pusher_fast.bulk, pusher_fast.aio  # no second warning
+if BENCH:
+    import io
+    from pusher_fast import _bench
+    out = io.StringIO()
+    _bench._cases = lambda: {}
+    _bench.run(out)
+    print(out.getvalue())
+else:
+    runtime = [w for w in seen if issubclass(w.category, RuntimeWarning)]
+    shown = " ".join(f"{w.category.__name__}: {w.message}" for w in runtime)
+    print(f"{pusher_fast.IMPLEMENTATION}|{len(runtime)}|{shown}")
+"""
+
+
+def _run_hiding_native(hide: bool, pure: str | None, bench: bool = False):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "PUSHER_FAST_PURE"}
+    if pure is not None:
+        env["PUSHER_FAST_PURE"] = pure
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    code = f"HIDE = {hide!r}\nBENCH = {bench!r}\n" + _HIDE_NATIVE
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=100
+    )

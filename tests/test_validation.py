@@ -708,3 +708,174 @@ class TestBatchShape:
         with pytest.raises(TypeError):
             client.trigger_batch([{"channel": "c", "name": "e", "data": {"a": 1}}], True)
         assert refused(client)
+
+
+# -- cyclic and deeply nested data -----------------------------------------------------
+
+
+def cyclic() -> dict:
+    d: dict = {}
+    d["a"] = d
+    d["b"] = d  # two edges to itself: a naive walk grows its stack without bound
+    return d
+
+
+def nested(depth: int) -> list:
+    root: list = []
+    inner = root
+    for _ in range(depth):
+        inner.append([])
+        inner = inner[0]
+    return root
+
+
+class TestCyclicAndDeepData:
+    """A cycle or too deep nesting is a ValueError at once, on every entry point."""
+
+    ENCODERS = (None, json.JSONEncoder)
+
+    def calls(self, client, data):
+        presence = {"user_id": "u1", "user_info": data}
+        return [
+            lambda: client.trigger("c", "e", data),
+            lambda: client.trigger(["c", "d"], "e", data),
+            lambda: client.trigger_batch([{"channel": "c", "name": "e", "data": data}]),
+            lambda: client.authenticate("presence-c", "1.1", presence),
+            lambda: client.authenticate("private-c", "1.1", {"x": data}),
+            lambda: client.authenticate_user("1.1", {"id": "u1", "info": data}),
+            lambda: client.send_to_user("u1", "e", data),
+        ]
+
+    @pytest.mark.timeout(10)
+    @pytest.mark.parametrize("encoder", ENCODERS, ids=["default", "json_encoder"])
+    def test_cycle_is_a_value_error_naming_it(self, encoder):
+        client = make_client(json_encoder=encoder)
+        for call in self.calls(client, cyclic()):
+            with pytest.raises(ValueError, match="Circular reference"):
+                call()
+        assert refused(client)
+
+    @pytest.mark.timeout(10)
+    @pytest.mark.parametrize("encoder", ENCODERS, ids=["default", "json_encoder"])
+    def test_too_deep_is_a_value_error_not_recursion_error(self, encoder):
+        client = make_client(json_encoder=encoder)
+        for call in self.calls(client, nested(100_000)):
+            with pytest.raises(ValueError, match="nested deeper"):
+                call()
+        assert refused(client)
+
+    @pytest.mark.parametrize("encoder", ENCODERS, ids=["default", "json_encoder"])
+    def test_deeper_than_orjson_but_within_json_dumps_is_written(self, encoder):
+        client = make_client(json_encoder=encoder)
+        data = nested(300)  # orjson stops at 255 levels; json.dumps takes it
+        client.trigger("c", "e", data)
+        assert json.loads(body_json(client.http.last)["data"]) == data
+
+    def test_shared_but_acyclic_data_is_written(self):
+        client = make_client()
+        leaf = {"x": 2**70}  # a big int sends it through json.dumps
+        client.trigger("c", "e", {"a": leaf, "b": leaf, "c": [leaf, leaf]})
+        sent = json.loads(body_json(client.http.last)["data"])
+        assert sent == {"a": leaf, "b": leaf, "c": [leaf, leaf]}
+
+    @pytest.mark.timeout(10)
+    def test_bulk_sender_add_refuses_a_cycle(self):
+        from pusher_fast.bulk import BulkSender
+
+        client = make_client()
+        sender = BulkSender(client)
+        try:
+            with pytest.raises(ValueError, match="Circular reference"):
+                sender.add("c", "e", cyclic())
+            with pytest.raises(ValueError, match="nested deeper"):
+                sender.add("c", "e", nested(100_000))
+        finally:
+            sender.close()
+
+    @pytest.mark.timeout(10)
+    def test_async_client_and_bulk_sender_refuse_a_cycle(self):
+        import asyncio
+
+        from pusher_fast.aio import AsyncBulkSender, AsyncPusher
+        from tests.helpers import APP_ID, KEY
+
+        class Backend:
+            def __init__(self, client, **options):
+                self.requests = []
+
+            async def send_request(self, request):
+                self.requests.append(request)
+                return {}
+
+        async def main():
+            client = AsyncPusher(app_id=APP_ID, key=KEY, secret=SECRET, backend=Backend)
+            with pytest.raises(ValueError, match="Circular reference"):
+                await client.trigger("c", "e", cyclic())
+            with pytest.raises(ValueError, match="Circular reference"):
+                await client.trigger_batch([{"channel": "c", "name": "e", "data": cyclic()}])
+            sender = AsyncBulkSender(client)
+            try:
+                with pytest.raises(ValueError, match="Circular reference"):
+                    await sender.add("c", "e", cyclic())
+            finally:
+                await sender.close()
+            assert client.http.requests == []
+
+        asyncio.run(main())
+
+
+# -- names that a path-normalising proxy would rewrite -----------------------------------
+
+DOT_NAMES = [".", "..", "..."]
+
+
+class TestDotOnlyNames:
+    """Dot-only channel names and user ids never become URL path segments."""
+
+    @pytest.mark.parametrize("name", DOT_NAMES)
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda c, n: c.channel_info(n),
+            lambda c, n: c.channel_info(n, ["user_count"]),
+            lambda c, n: c.users_info(n),
+            lambda c, n: c.terminate_user_connections(n),
+            lambda c, n: c.send_to_user(n, "e", "d"),
+        ],
+        ids=[
+            "channel_info",
+            "channel_info-attrs",
+            "users_info",
+            "terminate",
+            "send_to_user",
+        ],
+    )
+    def test_refused_where_they_become_a_path_segment(self, name, call):
+        client = make_client()
+        with pytest.raises(ValueError, match="dots only") as info:
+            call(client, name)
+        assert repr(name) in str(info.value)
+        assert refused(client)
+
+    @pytest.mark.parametrize("name", ["a.", ".a", "a..b", "private-.", "presence-.."])
+    def test_names_with_dots_and_more_stay_valid(self, name):
+        client = make_client()
+        client.channel_info(name)
+        assert client.http.last.path == f"/apps/3/channels/{name}"
+        client.terminate_user_connections(name)
+        assert client.http.last.path == f"/apps/3/users/{name}/terminate_connections"
+
+    @pytest.mark.parametrize("name", DOT_NAMES)
+    def test_authenticate_user_signs_a_dot_only_id_as_the_official_library_does(self, name):
+        # The id goes into the signed user_data, not into a path.
+        client = make_client()
+        assert json.loads(client.authenticate_user("1.1", {"id": name})["user_data"]) == {
+            "id": name
+        }
+
+    @pytest.mark.parametrize("name", DOT_NAMES)
+    def test_trigger_on_a_dot_only_channel_is_unchanged(self, name):
+        # The channel goes in the body, not the path: allowed, as by the official library.
+        client = make_client()
+        client.trigger(name, "e", "d")
+        assert body_json(client.http.last)["channels"] == [name]

@@ -80,7 +80,8 @@ class App:
         for field_name in ("app_id", "key", "secret"):
             value = getattr(self, field_name)
             if not isinstance(value, str) or not value:
-                raise ValueError(f"App.{field_name} must be a non-empty string, got {value!r}")
+                shown = type(value).__name__ if field_name == "secret" else repr(value)
+                raise ValueError(f"App.{field_name} must be a non-empty string, got {shown}")
         if "/" in self.app_id or "?" in self.app_id:
             raise ValueError(f"App.app_id {self.app_id!r} cannot hold '/' or '?'")
         if self.encryption_master_key_base64 is not None:
