@@ -433,3 +433,12 @@ def test_ctrl_c_prints_the_line_to_resume_from(tmp_path: Path) -> None:
     # every line before the resume line was delivered or is in the failures file; none after
     assert set(delivered) | set(failed) == set(range(1, resume))
     assert max(delivered) < resume
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_local_server_commands_show_defaults(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "(default: 10)" in out  # --max-batch-size / --batch-size
