@@ -42,6 +42,7 @@ if not TYPE_CHECKING:
             return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "IMPLEMENTATION",
     "VERSION",
