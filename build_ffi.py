@@ -43,6 +43,9 @@ def make_builder(root: str = "") -> FFI:
         depends=[os.path.join(csrc, name) for name in HEADERS],
         extra_compile_args=CFLAGS + extra,
         extra_link_args=extra,
+        # The stable ABI (cffi's generated code only uses it): one ``_native.abi3.so``
+        # serves every CPython from 3.9 on; setup.py tags the wheel cp39-abi3.
+        py_limited_api=True,
     )
     return builder
 

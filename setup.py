@@ -8,6 +8,7 @@ pusher_fast runs on its pure-Python signing path.
 from __future__ import annotations
 
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -40,7 +41,18 @@ class OptionalBuildExt(build_ext):
         )
 
 
+# The extension uses only the limited API (build_ffi.py: py_limited_api=True), so
+# the wheel is tagged cp39-abi3: one wheel for CPython 3.9 and every later version.
+# A free-threaded CPython has no limited API: cffi builds a version-specific
+# extension there, and the wheel must say so.
+_OPTIONS = (
+    {}
+    if sysconfig.get_config_var("Py_GIL_DISABLED")
+    else {"bdist_wheel": {"py_limited_api": "cp39"}}
+)
+
 setup(
     cmdclass={"build_ext": OptionalBuildExt},
     cffi_modules=["build_ffi.py:ffibuilder"],
+    options=_OPTIONS,
 )

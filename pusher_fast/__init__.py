@@ -10,6 +10,9 @@ extension is not built).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import errors
 from ._signing import IMPLEMENTATION
 from .client import Pusher
@@ -24,6 +27,21 @@ from .errors import (
 from .version import VERSION
 
 __version__ = VERSION
+
+# Transports and helpers with optional dependencies load on first access, so
+# ``pusher.requests.RequestsBackend`` and ``pusher.aiohttp.AsyncIOBackend``
+# work after ``import pusher_fast as pusher`` as they do in the official
+# package (where constructing a client imports ``pusher.requests``).  Hidden
+# from type checkers: they see a submodule only where it is imported.
+_LAZY_SUBMODULES = frozenset(("aio", "aiohttp", "bulk", "requests", "testing", "tornado"))
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY_SUBMODULES:
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "IMPLEMENTATION",

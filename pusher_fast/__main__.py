@@ -2,32 +2,94 @@
 
 Credentials come from ``--url`` or the ``PUSHER_URL`` environment variable
 (``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID``), or from ``--app-id``,
-``--key``, ``--secret`` with ``--cluster`` or ``--host``/``--port``.
+``--key`` and the secret (``PUSHER_SECRET``, ``--secret-file`` or, visible to
+other users of the machine, ``--secret``) with ``--cluster`` or
+``--host``/``--port``.  The secret is never printed.
 
 Exit codes: 0 success; 1 some events failed or some input lines were bad
 (the rest was still sent); 2 bad usage or credentials; 3 the API could not be
-reached or refused the request.
+reached or refused the request; 130 interrupted (Ctrl-C; ``send`` prints the
+``--start-line`` to resume from).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from . import IMPLEMENTATION, Pusher
+from .bulk import BulkSender, _replay
 from .errors import PusherBadAuth, PusherError, PusherForbidden, PusherTransportError
+from .version import VERSION
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EPILOG = (
+    "exit codes: 0 success; 1 some events failed or input lines were bad; 2 bad usage or "
+    "credentials; 3 API unreachable or error; 130 interrupted (Ctrl-C)"
+)
 
 
 class UsageError(Exception):
     pass
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for options that have a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text + " (default: %(default)s)"
+        return text
+
+
+def _bounded(
+    kind: Callable[[str], Any], low: float, high: float | None = None, rule: str = ""
+) -> Any:
+    """An argparse ``type=`` that refuses values outside [low, high] with a usage error."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            wanted = rule or (f">= {low}" if high is None else f"between {low} and {high}")
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+_positive_int = _bounded(int, 1)
+_non_negative_int = _bounded(int, 0)
+_positive_float = _bounded(float, 1e-9, None, "a finite number > 0")
+
+
+def _secret(args: argparse.Namespace) -> str | None:
+    if args.secret:
+        return str(args.secret)
+    if args.secret_file:
+        try:
+            with open(args.secret_file, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --secret-file: {exc.strerror}: {exc.filename}") from None
+    return os.environ.get("PUSHER_SECRET") or None
 
 
 def _client(args: argparse.Namespace) -> Pusher:
@@ -35,14 +97,16 @@ def _client(args: argparse.Namespace) -> Pusher:
     try:
         if args.url or (os.environ.get("PUSHER_URL") and not args.app_id):
             return Pusher.from_url(args.url or os.environ["PUSHER_URL"], **options)
-        if not (args.app_id and args.key and args.secret):
+        secret = _secret(args)
+        if not (args.app_id and args.key and secret):
             raise UsageError(
-                "no credentials: set PUSHER_URL, pass --url, or pass --app-id, --key and --secret"
+                "no credentials: set PUSHER_URL, pass --url, or pass --app-id and --key with "
+                "the secret in PUSHER_SECRET or --secret-file"
             )
         return Pusher(
             app_id=args.app_id,
             key=args.key,
-            secret=args.secret,
+            secret=secret,
             cluster=args.cluster,
             host=args.host,
             port=args.port,
@@ -82,39 +146,118 @@ def cmd_channels(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _read_events(
-    stream: TextIO, errors: list[tuple[int, str]]
-) -> Iterator[tuple[int, dict[str, Any]]]:
+# -- send ---------------------------------------------------------------------------------------
+
+
+def _check_event(line: str) -> tuple[dict[str, Any] | None, str]:
+    """The event on a JSON line, or None and why it is rejected."""
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    if not isinstance(event, dict):
+        return None, "not a JSON object"
+    missing = [k for k in ("name", "data") if k not in event]
+    if "channel" not in event and "channels" not in event:
+        missing.insert(0, "channel")
+    if missing:
+        return None, f"missing {', '.join(missing)}"
+    return event, ""
+
+
+def _lines(stream: TextIO, start: int) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the non-blank lines from line ``start`` on."""
     for number, line in enumerate(stream, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            errors.append((number, f"not JSON: {exc}"))
-            continue
-        if not isinstance(event, dict):
-            errors.append((number, "not a JSON object"))
-            continue
-        missing = [k for k in ("name", "data") if k not in event]
-        if "channel" not in event and "channels" not in event:
-            missing.insert(0, "channel")
-        if missing:
-            errors.append((number, f"missing {', '.join(missing)}"))
-            continue
-        yield number, event
+        if number >= start and line.strip():
+            yield number, line
+
+
+def _count_lines(path: str, start: int) -> int:
+    with open(path, encoding="utf-8") as stream:
+        return sum(1 for _ in _lines(stream, start))
+
+
+class _LineSender(BulkSender):
+    """A bulk sender that knows which source line each event came from.
+
+    Every failed event is recorded with its line, and a line counts as done
+    once all of its events are settled (delivered or failed): that is what the
+    progress shows and what makes the resume line exact.
+    """
+
+    def __init__(self, client: Pusher, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.line = 0  # the line being added
+        self.lines_done = 0
+        self.failures: list[dict[str, Any]] = []
+        self._line_of: dict[int, int] = {}  # id(item) -> line, while the item is unsettled
+        self._open_lines: dict[int, int] = {}  # line -> events not yet settled
+        self._track = threading.Lock()
+        encode = self._encoder.encode
+
+        def tracking_encode(*args: Any) -> Any:
+            items = encode(*args)
+            with self._track:
+                for item in items:
+                    self._line_of[id(item)] = self.line
+                self._open_lines[self.line] = self._open_lines.get(self.line, 0) + len(items)
+            return items
+
+        self._encoder.encode = tracking_encode  # type: ignore[method-assign,assignment]
+
+    def line_rejected(self) -> None:
+        with self._track:
+            self.lines_done += 1
+
+    def _forget(self, items: list[Any]) -> None:
+        with self._track:
+            for item in items:
+                line = self._line_of.pop(id(item), None)
+                if line is None:
+                    continue
+                left = self._open_lines[line] - 1
+                if left:
+                    self._open_lines[line] = left
+                else:
+                    del self._open_lines[line]
+                    self.lines_done += 1
+
+    def _settle(self, ident: int, items: list[Any], delivered: bool, *rest: Any, **kw: Any) -> None:
+        super()._settle(ident, items, delivered, *rest, **kw)
+        self._forget(items)
+
+    def _fail(
+        self, items: list[Any], reason: str, status: int | None = None, attempts: int = 0
+    ) -> None:
+        with self._track:
+            records = [
+                dict(_replay(item), line=self._line_of.get(id(item)), error=reason, status=status)
+                for item in items
+            ]
+            self.failures.extend(records)
+        super()._fail(items, reason, status, attempts)
+        self._forget(items)
 
 
 class _Progress:
-    """A one-line live display on a terminal: events/s, delivered, failed."""
+    """Lines done of the total: a tqdm bar on a terminal, else a log line every ``interval``."""
 
-    def __init__(self, sender: Any, stream: TextIO) -> None:
+    def __init__(self, sender: _LineSender, total: int | None, bar: bool, interval: float) -> None:
         self._sender = sender
-        self._stream = stream
+        self._total = total
+        self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = time.monotonic()
+        self._shown = 0
+        self._bar: Any = None
+        if bar:
+            try:
+                tqdm = importlib.import_module("tqdm").tqdm  # optional: the cli extra
+            except ImportError:
+                sys.stderr.write("pusher-fast: install pusher-fast[cli] for a progress bar\n")
+            else:
+                self._bar = tqdm(total=total, unit="line", file=sys.stderr, dynamic_ncols=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> _Progress:
         self._thread.start()
@@ -123,78 +266,127 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._draw()
-        self._stream.write("\n")
-
-    def _draw(self) -> None:
-        report = self._sender.report
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        self._stream.write(
-            f"\r{report.delivered / elapsed:10.0f} events/s  delivered {report.delivered}"
-            f"  failed {len(report.failed)}  queued {self._sender.pending}   "
-        )
-        self._stream.flush()
+        self._show()
+        if self._bar is not None:
+            self._bar.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            self._draw()
+        while not self._stop.wait(0.2 if self._bar is not None else self._interval):
+            self._show()
+
+    def _show(self) -> None:
+        done = self._sender.lines_done
+        failed = len(self._sender.report.failed)
+        if self._bar is not None:
+            self._bar.set_postfix(failed=failed, refresh=False)
+            self._bar.update(done - self._shown)
+            self._shown = done
+            return
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = done / elapsed
+        text = f"pusher-fast: {done}"
+        if self._total:
+            left = (self._total - done) / rate if rate else float("inf")
+            eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left < 86400 * 7 else "?"
+            text += f"/{self._total} lines ({100 * done / self._total:.1f}%)"
+            text += f", {rate:.0f} lines/s, {eta} left"
+        else:
+            text += f" lines, {rate:.0f} lines/s"
+        sys.stderr.write(f"{text}, {failed} events failed\n")
+        sys.stderr.flush()
 
 
 def cmd_send(args: argparse.Namespace, out: TextIO) -> int:
     client = _client(args)
+    from_stdin = args.file in (None, "-")
+    try:
+        total = None if from_stdin else _count_lines(args.file, args.start_line)
+        stream: TextIO = sys.stdin if from_stdin else open(args.file, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     try:  # fail fast on bad credentials or an unreachable server
         client.channels_info()
-    except PusherBadAuth as exc:
-        raise UsageError(f"credentials refused by {client.base_url}: {exc}") from None
-    stream: TextIO = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")
-    line_errors: list[tuple[int, str]] = []
-    sender = client.bulk(
-        batch_size=args.batch_size, concurrency=args.concurrency, retries=args.retries
+    except BaseException as exc:
+        if not from_stdin:
+            stream.close()
+        if isinstance(exc, PusherBadAuth):
+            raise UsageError(f"credentials refused by {client.base_url}: {exc}") from None
+        raise
+    rejected: list[dict[str, Any]] = []
+    sender = _LineSender(
+        client,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        retries=args.retries,
+        max_queue=args.max_queue,
     )
-    show = args.progress or (args.progress is None and sys.stderr.isatty())
-    progress: Any = _Progress(sender, sys.stderr) if show else None
+    progress = None
+    if args.progress is not False:
+        on_tty = sys.stderr.isatty()
+        progress = _Progress(sender, total, bar=on_tty, interval=args.progress_interval)
+    last_read = args.start_line - 1
     interrupted = False
     try:
         if progress:
             progress.__enter__()
         with sender:
             try:
-                for number, event in _read_events(stream, line_errors):
-                    try:
-                        sender.add(
-                            event.get("channel", ()),
-                            event["name"],
-                            event["data"],
-                            event.get("socket_id"),
-                            channels=event.get("channels"),
-                        )
-                    except (ValueError, TypeError) as exc:
-                        line_errors.append((number, str(exc)))
+                for number, line in _lines(stream, args.start_line):
+                    event, why = _check_event(line)
+                    if event is not None:
+                        sender.line = number
+                        try:
+                            sender.add(
+                                event.get("channel", ()),
+                                event["name"],
+                                event["data"],
+                                event.get("socket_id"),
+                                channels=event.get("channels"),
+                            )
+                        except (ValueError, TypeError) as exc:
+                            event, why = None, str(exc)
+                    if event is None:
+                        rejected.append({"line": number, "error": why, "input": line.rstrip("\n")})
+                        sender.line_rejected()
+                    last_read = number
             except KeyboardInterrupt:
-                # Stop reading; what was queued is still sent (bounded) and reported.
+                # Stop reading; what was queued is still sent (bounded) and accounted for.
                 interrupted = True
                 sender.shutdown_timeout = min(sender.shutdown_timeout, 10.0)
+                sys.stderr.write("pusher-fast: interrupted, sending what is queued\n")
     finally:
         if progress:
             progress.__exit__(None, None, None)
-        if stream is not sys.stdin:
+        if not from_stdin:
             stream.close()
     report = sender.report
-    for number, message in line_errors:
-        sys.stderr.write(f"pusher-fast: line {number}: {message}\n")
-    if args.failures and report.failed:
+    for record in rejected:
+        sys.stderr.write(f"pusher-fast: line {record['line']}: {record['error']}\n")
+    failures = sorted(rejected + sender.failures, key=lambda r: r["line"] or 0)
+    if args.failures and failures:
         with open(args.failures, "w", encoding="utf-8") as handle:
-            for failure in report.failed:
-                record = dict(failure.event, error=failure.reason, status=failure.status)
+            for record in failures:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     summary = report.as_dict()
-    summary["bad_lines"] = len(line_errors)
-    summary["failures_file"] = args.failures if report.failed else None
+    summary["bad_lines"] = len(rejected)
+    summary["failures_file"] = args.failures if failures and args.failures else None
     summary["interrupted"] = interrupted
+    if interrupted:
+        resume = last_read + 1
+        lost = [r["line"] for r in sender.failures if r["line"] is not None]
+        if lost and not args.failures:
+            resume = min(resume, *lost)  # no failures file: those events must be sent again
+        summary["resume_line"] = resume
     _print_json(summary, out)
     if interrupted:
-        return 130
-    return EXIT_OK if report.ok and not line_errors else EXIT_FAILED
+        where = f" {args.file}" if not from_stdin else ""
+        saved = f" (failed events are in {args.failures})" if args.failures and failures else ""
+        sys.stderr.write(
+            f"pusher-fast: interrupted after line {last_read}{saved}; resume with: "
+            f"pusher-fast send{where} --start-line {summary['resume_line']}\n"
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.ok and not rejected else EXIT_FAILED
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
@@ -215,52 +407,107 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pusher-fast",
         description=f"Pusher Channels HTTP API from the command line (signing: {IMPLEMENTATION}).",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
     )
-    creds = argparse.ArgumentParser(add_help=False)
-    group = creds.add_argument_group("credentials (default: $PUSHER_URL)")
-    group.add_argument("--url", help="http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID")
-    group.add_argument("--app-id")
-    group.add_argument("--key")
-    group.add_argument("--secret")
-    group.add_argument("--cluster")
-    group.add_argument("--host")
-    group.add_argument("--port", type=int)
+    parser.add_argument(
+        "--version", action="version", version=f"pusher-fast {VERSION} (signing: {IMPLEMENTATION})"
+    )
+    creds = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
+    group = creds.add_argument_group(
+        "credentials",
+        "Default: $PUSHER_URL. Otherwise --app-id and --key with the secret from "
+        "$PUSHER_SECRET or --secret-file. Do not pass the secret on the command line: "
+        "other users of the machine can read it (ps, shell history).",
+    )
+    group.add_argument(
+        "--url", help="http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID (prefer $PUSHER_URL)"
+    )
+    group.add_argument("--app-id", help="the app's id")
+    group.add_argument("--key", help="the app's key")
+    group.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="read the secret from this file (default: $PUSHER_SECRET)",
+    )
+    group.add_argument(
+        "--secret", help="the secret itself: visible to other users, prefer $PUSHER_SECRET"
+    )
+    group.add_argument("--cluster", help="e.g. eu, us2 (host api-CLUSTER.pusher.com)")
+    group.add_argument("--host", help="API host (default: api.pusherapp.com, or from --cluster)")
+    group.add_argument(
+        "--port", type=_bounded(int, 1, 65535), help="API port (default: 443, or 80 with --no-ssl)"
+    )
     group.add_argument("--no-ssl", action="store_true", help="plain HTTP")
-    group.add_argument("--timeout", type=float, default=5.0)
-    sub = parser.add_subparsers(dest="command", required=True)
+    group.add_argument("--timeout", type=_positive_float, default=5.0, help="seconds per request")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("trigger", parents=[creds], help="trigger one event")
+    def command(name: str, text: str, parents: list[argparse.ArgumentParser]) -> Any:
+        return sub.add_parser(
+            name, parents=parents, help=text, description=text, epilog=EPILOG,
+            formatter_class=_HelpFormatter,
+        )  # fmt: skip
+
+    p = command("trigger", "trigger one event", [creds])
     p.add_argument("channel")
     p.add_argument("event")
-    p.add_argument("data", nargs="?", default="{}", help="event data, sent as given (default {})")
-    p.add_argument("--socket-id")
+    p.add_argument("data", nargs="?", default="{}", help="event data, sent as given")
+    p.add_argument("--socket-id", help="exclude this connection from receiving the event")
     p.set_defaults(func=cmd_trigger)
 
-    p = sub.add_parser(
-        "send", parents=[creds], help="send JSON-lines events through the bulk sender"
+    p = command("send", "send JSON-lines events through the bulk sender", [creds])
+    p.add_argument(
+        "file", nargs="?", help='JSON lines {"channel"|"channels", "name", "data"} (default: stdin)'
     )
-    p.add_argument("file", nargs="?", help="JSON lines file (default: stdin)")
-    p.add_argument("--failures", help="write failed events here, as JSON lines to replay")
-    p.add_argument("--batch-size", type=int, default=10)
-    p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--retries", type=int, default=5)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--failures",
+        metavar="PATH",
+        help="write rejected lines and failed events here, as JSON lines with their line numbers "
+        "(failed events can be replayed with send)",
+    )
+    p.add_argument(
+        "--start-line", type=_positive_int, default=1, help="skip the lines before this one"
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=10, help="events per request")
+    p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight")
+    p.add_argument(
+        "--max-queue",
+        type=_positive_int,
+        default=10_000,
+        help="events read ahead of sending (what Ctrl-C still sends)",
+    )
+    p.add_argument(
+        "--retries", type=_non_negative_int, default=5, help="retries of a failed request"
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress (default: a bar on a terminal, else periodic log lines)",
+    )
+    p.add_argument(
+        "--progress-interval",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between progress log lines when not on a terminal",
+    )
     p.set_defaults(func=cmd_send)
 
-    p = sub.add_parser("channels", parents=[creds], help="list occupied channels")
-    p.add_argument("--prefix")
+    p = command("channels", "list occupied channels", [creds])
+    p.add_argument("--prefix", help="only channels starting with this")
     p.add_argument("--info", help="attributes, e.g. user_count")
     p.set_defaults(func=cmd_channels)
-    p = sub.add_parser("channel", parents=[creds], help="one channel's state")
+    p = command("channel", "one channel's state", [creds])
     p.add_argument("channel")
     p.add_argument("--info", help="attributes, e.g. subscription_count,user_count")
     p.set_defaults(func=cmd_channels)
-    p = sub.add_parser("users", parents=[creds], help="users on a presence channel")
+    p = command("users", "users on a presence channel", [creds])
     p.add_argument("channel")
     p.set_defaults(func=cmd_channels)
 
-    p = sub.add_parser("bench", help="signing micro-benchmarks (this library vs the floor)")
-    p.add_argument("--seconds", type=float, default=0.2, help="time per case")
+    p = command("bench", "signing micro-benchmarks (this library vs the floor)", [])
+    p.add_argument("--seconds", type=_positive_float, default=0.2, help="time per case")
     p.set_defaults(func=cmd_bench)
 
     for name, text in (
@@ -295,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_API
     except KeyboardInterrupt:
         sys.stderr.write("pusher-fast: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

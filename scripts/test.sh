@@ -45,6 +45,9 @@ else
   echo "== Python 3.9: skipped (no Python 3.9 on this machine)"
 fi
 
+echo "== wheel (cp39-abi3, auditwheel manylinux, installed on another Python) and sdist"
+bash scripts/check_wheel.sh .venv/bin/python
+
 if [ -f scripts/sanitize.sh ]; then
   echo "== C code under AddressSanitizer + UndefinedBehaviorSanitizer"
   bash scripts/sanitize.sh

@@ -5,6 +5,7 @@ signatures, timestamps and body MD5s, enforces the service's limits and answers 
 service's status codes; it records accepted events and requests, simulates channel occupancy and
 presence members, and injects faults (errors, stalls, resets) on demand::
 
+    import pusher_fast
     from pusher_fast.testing import PusherServer
 
     with PusherServer() as server:
@@ -12,8 +13,8 @@ presence members, and injects faults (errors, stalls, resets) on demand::
         client.trigger("orders", "created", {"id": 1})
         assert server.events_for("orders")[0].json() == {"id": 1}
 
-The pytest plugin (``pusher_fast.testing.plugin``) provides the ``pusher_server`` and
-``pusher_client`` fixtures.
+The pytest plugin (``pusher_fast.testing.plugin``) provides the fixtures ``pusher_server``,
+``pusher_client``, ``pusher_url``, ``wait_for_events`` and ``pusher_server_factory``.
 """
 
 from __future__ import annotations

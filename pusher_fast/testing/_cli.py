@@ -31,18 +31,20 @@ __all__ = ["demo", "serve"]
 
 def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.add_argument("--app-id", default=DEFAULT_APP_ID)
-    parser.add_argument("--key", default=DEFAULT_KEY)
-    parser.add_argument("--secret", default=DEFAULT_SECRET)
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument("--app-id", default=DEFAULT_APP_ID, help="the app id it serves")
+    parser.add_argument("--key", default=DEFAULT_KEY, help="the app's key")
+    parser.add_argument("--secret", default=DEFAULT_SECRET, help="the app's secret (test value)")
     parser.add_argument(
         "--encryption-master-key-base64",
         default=None,
         help="32-byte key, base64: encrypted-channel events are decrypted and shown",
     )
-    parser.add_argument("--max-payload-bytes", type=int, default=10240)
-    parser.add_argument("--max-batch-size", type=int, default=10)
-    parser.add_argument("--max-timestamp-skew", type=float, default=600)
+    parser.add_argument("--max-payload-bytes", type=int, default=10240, help="data size limit")
+    parser.add_argument("--max-batch-size", type=int, default=10, help="events per batch limit")
+    parser.add_argument(
+        "--max-timestamp-skew", type=float, default=600, help="seconds auth_timestamp may be off"
+    )
 
 
 def _make_server(args: argparse.Namespace, **extra: Any) -> PusherServer:
@@ -66,6 +68,7 @@ def serve(argv: list[str]) -> int:
         prog="pusher-fast serve",
         description="Run a local Pusher Channels HTTP API (signatures, limits, status codes "
         "as the service). Point a client at the printed PUSHER_URL.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _server_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="print one line per request")
@@ -167,14 +170,15 @@ def demo(argv: list[str]) -> int:
         prog="pusher-fast demo",
         description="Send a stream of events to an in-process local Pusher HTTP API with "
         "pusher_fast.Pusher, query it, authorize a presence channel, validate a webhook.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--events", type=int, default=3000, help="events to send (default 3000)")
+    parser.add_argument("--events", type=int, default=3000, help="events to send")
     parser.add_argument("--batch-size", type=int, default=10, help="events per batch request")
     parser.add_argument(
         "--client",
         choices=("pusher_fast", "official"),
         default="pusher_fast",
-        help="client library to drive the server with (default pusher_fast)",
+        help="client library to drive the server with",
     )
     args = parser.parse_args(argv)
     if args.events < 1 or not 1 <= args.batch_size <= 10:

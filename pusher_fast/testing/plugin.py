@@ -8,6 +8,11 @@ server and the client are imported when a test first asks for them.
 - ``pusher_client``: a ``pusher_fast.Pusher`` pointed at ``pusher_server``.
 - ``pusher_server_factory``: ``factory(**PusherServer kwargs)`` for servers with other limits,
   apps or keys; every server it made is stopped after the test.
+- ``pusher_url``: ``pusher_server``'s ``PUSHER_URL``, also set in the environment for the test,
+  so code that calls ``Pusher.from_env()`` reaches the local server.
+- ``wait_for_events``: ``wait_for_events(count, timeout=5.0, channel=None, name=None)`` blocks
+  until ``pusher_server`` accepted that many matching events (for code that sends from a
+  thread or a bulk sender) and returns them.
 
 Example::
 
@@ -27,7 +32,13 @@ import pytest
 if TYPE_CHECKING:
     from ._server import PusherServer
 
-__all__ = ["pusher_client", "pusher_server", "pusher_server_factory"]
+__all__ = [
+    "pusher_client",
+    "pusher_server",
+    "pusher_server_factory",
+    "pusher_url",
+    "wait_for_events",
+]
 
 
 @pytest.fixture
@@ -71,3 +82,17 @@ def pusher_client(pusher_server: PusherServer) -> Iterator[Any]:
         close = getattr(client, "close", None)
         if callable(close):
             close()
+
+
+@pytest.fixture
+def pusher_url(pusher_server: PusherServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``pusher_server``'s URL, also exported as ``PUSHER_URL`` for the test."""
+    url = pusher_server.pusher_url
+    monkeypatch.setenv("PUSHER_URL", url)
+    return url
+
+
+@pytest.fixture
+def wait_for_events(pusher_server: PusherServer) -> Callable[..., list[Any]]:
+    """``pusher_server.wait_for_events``: block until events arrived, return them."""
+    return pusher_server.wait_for_events

@@ -1,0 +1,75 @@
+"""A transport on Tornado's ``AsyncHTTPClient`` (optional extra: ``pusher-fast[tornado]``).
+
+A drop-in for ``pusher.tornado.TornadoBackend``: with
+``backend=pusher_fast.tornado.TornadoBackend`` the client's request methods
+return a Future to await (or yield from a ``tornado.gen.coroutine``), which
+resolves to the parsed answer or raises the ``PusherError`` for it.  Call them
+while the IOLoop is running.  For new asyncio code,
+:class:`pusher_fast.aio.AsyncPusher` is faster and needs no extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+# Absolute imports: this module's own name does not shadow the tornado package.
+import tornado.httpclient
+
+from ._request import GET, Request, process_response
+from .errors import PusherTransportError
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+# Tornado reports "no answer" (connect failure, timeout) as this pseudo-status.
+_NO_ANSWER = 599
+
+
+class TornadoBackend:
+    """Sends requests with ``tornado.httpclient.AsyncHTTPClient``.
+
+    ``options`` go to each ``tornado.httpclient.HTTPRequest`` as in the
+    official backend (``validate_cert=``, ``ca_certs=``, ``proxy_host=``...).
+    Unlike the official backend it sends the ``X-Pusher-Library`` header, no
+    body on GET (Tornado refuses one), and reports a request that got no answer
+    as ``PusherTransportError``.
+    """
+
+    def __init__(self, client: Pusher, **options: Any) -> None:
+        if options.pop("retries", None):
+            raise TypeError(
+                "TornadoBackend does not retry (retries=): use the default transport "
+                "or the bulk sender for retries"
+            )
+        self.client = client
+        self.options = options
+
+    def send_request(self, request: Request) -> asyncio.Future[Any]:
+        """Start the request; the Future resolves to the answer (the loop must run)."""
+        return asyncio.get_running_loop().create_task(self._send(request))
+
+    async def _send(self, request: Request) -> Any:
+        http_request = tornado.httpclient.HTTPRequest(
+            request.url,
+            method=request.method,
+            body=None if request.method == GET else request.body,
+            headers=request.headers,
+            connect_timeout=self.client.timeout,
+            request_timeout=self.client.timeout,
+            **self.options,
+        )
+        where = f"{request.method} {self.client.base_url}{request.path}"
+        try:
+            # The client is per IOLoop (Tornado caches it), so look it up here, in the loop.
+            response = await tornado.httpclient.AsyncHTTPClient().fetch(
+                http_request, raise_error=False
+            )
+        except OSError as exc:
+            raise PusherTransportError(f"{where} failed: {exc!r}") from exc
+        if response.code == _NO_ANSWER:
+            raise PusherTransportError(f"{where} failed: {response.error!r}") from response.error
+        return process_response(response.code, response.body or b"")
+
+
+__all__ = ["TornadoBackend"]
