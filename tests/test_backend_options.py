@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 import pusher_fast
-from pusher_fast.aio import AsyncPusher
 from pusher_fast._fasthttp import HTTPClientBackend
 from pusher_fast._options import InsecureTransportWarning
 from pusher_fast._transport import Urllib3Backend
+from pusher_fast.aio import AsyncPusher
 from pusher_fast.errors import PusherTransportError
 from tests.helpers import MiniServer
 
@@ -79,7 +79,7 @@ class TestVerify:
         assert len(tls_server.requests) == 1
 
     def test_verify_missing_bundle_is_refused_at_construction(self, tmp_path):
-        with pytest.raises(FileNotFoundError, match="nope.pem"):
+        with pytest.raises(FileNotFoundError, match=r"nope\.pem"):
             client(443, verify=str(tmp_path / "nope.pem"))
 
     def test_async_verify_false_and_bundle(self, tls_server, certificates):
@@ -180,14 +180,18 @@ class ForwardProxy:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)  # accept() wakes up to notice stop()
+        self._stopping = threading.Event()
         self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
             with conn:
@@ -216,8 +220,9 @@ class ForwardProxy:
                     pass
 
     def stop(self) -> None:
-        self._sock.close()
+        self._stopping.set()
         self._thread.join(5)
+        self._sock.close()
 
 
 @pytest.fixture
