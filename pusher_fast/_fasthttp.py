@@ -235,6 +235,15 @@ class HTTPClientBackend:
         for conn in idle:
             conn.close()
 
+    def __del__(self) -> None:
+        # A client dropped without close(): its idle sockets go with it, not to the GC later
+        # (where each would be an "unclosed socket" ResourceWarning).
+        idle = getattr(self, "_idle", None)
+        if idle:
+            self._idle = []
+            for conn in idle:
+                conn.close()
+
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connections (closing our copies of the
         descriptors sends nothing), and the lock another thread may have held."""

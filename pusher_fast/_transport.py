@@ -107,6 +107,7 @@ class Urllib3Backend:
         self.timeout = urllib3.Timeout(connect=client.timeout, read=client.timeout)
         self.retries = make_retry(retries)
         self._proxied = False
+        self._owns_pool = pool_manager is None
         if pool_manager is None:
             kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False, **pool_options}
             if client.ssl and not is_default_tls(verify, cert):
@@ -197,5 +198,15 @@ class Urllib3Backend:
             f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
         )
 
+    def __del__(self) -> None:
+        # Dropped without close(): close the pool we made now, not socket by socket in the GC.
+        if getattr(self, "_owns_pool", False):
+            self.pool_manager.clear()
+
     def close(self) -> None:
+        """Close the pooled connections; a later request opens a new one."""
         self.pool_manager.clear()
+        # clear() closed the pool we hold: take the manager's fresh one for later requests.
+        self._pool = self.pool_manager.connection_from_host(
+            self.client.host, self.client.port, scheme=self.client.scheme
+        )

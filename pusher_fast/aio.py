@@ -124,9 +124,16 @@ class AsyncPusher(Pusher):
         return AsyncBulkSender(self, **options)
 
     async def aclose(self) -> None:
+        """Close the transport's pooled connections (``async with`` does it on leaving)."""
         close = getattr(self.http, "aclose", None)
         if close is not None:
             await close()
+
+    def close(self) -> None:
+        raise TypeError("an AsyncPusher is closed with `await client.aclose()` or `async with`")
+
+    def __enter__(self) -> AsyncPusher:
+        raise TypeError("use `async with AsyncPusher(...)`, not `with`")
 
     async def __aenter__(self) -> AsyncPusher:
         return self
