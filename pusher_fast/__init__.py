@@ -11,6 +11,7 @@ extension is not built).
 from __future__ import annotations
 
 from . import errors
+from ._options import InsecureTransportWarning
 from ._signing import IMPLEMENTATION
 from .client import Pusher
 from .errors import (
@@ -28,6 +29,7 @@ __version__ = VERSION
 __all__ = [
     "IMPLEMENTATION",
     "VERSION",
+    "InsecureTransportWarning",
     "Pusher",
     "PusherBadAuth",
     "PusherBadRequest",

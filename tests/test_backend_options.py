@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import pusher_fast
+from pusher_fast import InsecureTransportWarning
 from pusher_fast._fasthttp import HTTPClientBackend
-from pusher_fast._options import InsecureTransportWarning
 from pusher_fast._transport import Urllib3Backend
 from pusher_fast.aio import AsyncPusher
 from pusher_fast.errors import PusherTransportError
