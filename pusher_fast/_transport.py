@@ -200,8 +200,9 @@ class Urllib3Backend:
 
     def __del__(self) -> None:
         # Dropped without close(): close the pool we made now, not socket by socket in the GC.
-        if getattr(self, "_owns_pool", False):
-            self.pool_manager.clear()
+        pool_manager = getattr(self, "pool_manager", None)
+        if pool_manager is not None and getattr(self, "_owns_pool", False):
+            pool_manager.clear()
 
     def close(self) -> None:
         """Close the pooled connections; a later request opens a new one."""
