@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._options import InsecureTransportWarning
 from ._signing import IMPLEMENTATION
 from .client import Pusher
 from .errors import (
@@ -46,6 +47,7 @@ if not TYPE_CHECKING:
 __all__ = [
     "IMPLEMENTATION",
     "VERSION",
+    "InsecureTransportWarning",
     "Pusher",
     "PusherBadAuth",
     "PusherBadRequest",

@@ -92,7 +92,17 @@ def _secret(args: argparse.Namespace) -> str | None:
     return os.environ.get("PUSHER_SECRET") or None
 
 
+# Clients made by the running command, closed by main() when it ends.
+_OPENED: list[Pusher] = []
+
+
 def _client(args: argparse.Namespace) -> Pusher:
+    client = _new_client(args)
+    _OPENED.append(client)
+    return client
+
+
+def _new_client(args: argparse.Namespace) -> Pusher:
     options: dict[str, Any] = {"timeout": args.timeout}
     try:
         if args.url or (os.environ.get("PUSHER_URL") and not args.app_id):
@@ -526,6 +536,14 @@ def main(argv: list[str] | None = None) -> int:
         # Their options belong to pusher_fast.testing's own parsers.
         return cmd_testing(argparse.Namespace(command=argv[0], rest=argv[1:]), sys.stdout)
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args, sys.stdout))
     except UsageError as exc:

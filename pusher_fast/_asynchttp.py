@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ._fasthttp import make_ssl_context
 from ._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
+from ._options import CertArg, ProxiesArg, VerifyArg, select_proxy
 from ._request import Request, process_response
 from .errors import PusherTransportError
 
@@ -177,7 +178,17 @@ class AsyncHTTPBackend:
         limit: int = 100,
         ca_certs: Optional[str] = None,
         retries: object = None,
+        verify: VerifyArg = True,
+        cert: CertArg = None,
+        proxies: ProxiesArg = None,
     ) -> None:
+        # The environment's proxies are default_async_backend's business; explicit ones here
+        # would be silently ignored.
+        if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
+            raise ValueError(
+                "AsyncHTTPBackend does not speak to proxies: use AsyncIOBackend "
+                "(default_async_backend picks it when a proxy applies)"
+            )
         if retries:
             raise TypeError(
                 "AsyncHTTPBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
@@ -189,7 +200,7 @@ class AsyncHTTPBackend:
         self.limit = limit
         self.timeout = float(client.timeout)
         self.ssl_context: Optional[ssl.SSLContext] = (
-            make_ssl_context(ca_certs) if client.ssl else None
+            make_ssl_context(ca_certs, verify, cert) if client.ssl else None
         )
         self._host = client.host
         self._port = client.port

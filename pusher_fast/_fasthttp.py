@@ -31,12 +31,15 @@ Which transport a client gets: :func:`default_backend` returns an
 ``HTTPClientBackend`` normally, and the urllib3 transport
 (:class:`~pusher_fast._transport.Urllib3Backend`) when
 
-- a proxy applies (``https_proxy`` / ``http_proxy`` for the client's scheme,
-  and the host is not in ``no_proxy``): this module does not speak to proxies;
+- a proxy applies (``proxies=`` as in requests, else ``https_proxy`` / ``http_proxy``
+  for the client's scheme when the host is not in ``no_proxy``): this module does not
+  speak to proxies;
 - ``retries=`` asks for retries (a count above 0, ``True`` or a
   ``urllib3.Retry``): retries with backoff and ``Retry-After`` are urllib3's;
-- ``pool_manager=`` is given, or any option other than ``maxsize``,
-  ``ca_certs`` and ``retries`` (those are urllib3 pool options).
+- ``pool_manager=`` is given.
+
+Both take requests' ``verify`` (``False`` warns), ``cert`` and ``proxies``
+(:mod:`pusher_fast._options`); any other unknown keyword is a ``TypeError``.
 
 >>> import pusher_fast
 >>> client = pusher_fast.Pusher(app_id="1", key="k", secret="s", backend=default_backend)
@@ -61,6 +64,14 @@ from ._http11 import (
     ResponseHeaders,
     ResponseReader,
     host_header,
+)
+from ._options import (
+    CertArg,
+    ProxiesArg,
+    VerifyArg,
+    check_options,
+    select_proxy,
+    ssl_context,
 )
 from ._request import Request, process_response
 from ._transport import RetriesArg, Urllib3Backend, _proxy_for, make_retry
@@ -88,7 +99,9 @@ _CLOSED_WHILE_SENDING = _STALE
 
 _READ_BUFFER = 65536
 _HAS_POLL = hasattr(select, "poll")
-_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries"))
+_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries", "verify", "cert", "proxies"))
+#: The keywords ``Pusher(...)`` takes for its default transport.
+ACCEPTED_OPTIONS = _OWN_OPTIONS | {"pool_manager"}
 
 
 class _StaleConnection(Exception):
@@ -127,19 +140,21 @@ class _Connection:
             pass  # closing a broken socket: nothing more to do
 
 
-def make_ssl_context(ca_certs: str | None = None) -> ssl.SSLContext:
-    """Verifying TLS context: the system CA store, or only ``ca_certs`` when given."""
-    context = ssl.create_default_context(cafile=ca_certs)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+def make_ssl_context(
+    ca_certs: str | None = None, verify: VerifyArg = True, cert: CertArg = None
+) -> ssl.SSLContext:
+    """Verifying TLS context: the system CA store, or only ``ca_certs`` when given;
+    requests' ``verify``/``cert`` as described in :mod:`pusher_fast._options`."""
+    return ssl_context(ca_certs, verify, cert)
 
 
 class HTTPClientBackend:
     """Sends requests over a pool of keep-alive ``http.client`` connections.
 
     Options: ``maxsize`` (idle connections kept, default 10), ``ca_certs`` (a
-    CA bundle to verify the server with instead of the system store).
+    CA bundle to verify the server with instead of the system store), requests'
+    ``verify`` and ``cert`` (:mod:`pusher_fast._options`), and ``proxies`` as long
+    as none applies to the client's host.
     ``retries`` may only be off (``None``, ``False``, ``0``): use
     :func:`default_backend` to get urllib3's retries.  Proxies are not used:
     :func:`default_backend` picks the urllib3 transport when one applies.
@@ -152,8 +167,18 @@ class HTTPClientBackend:
         maxsize: int = 10,
         ca_certs: str | None = None,
         retries: RetriesArg = None,
+        verify: VerifyArg = True,
+        cert: CertArg = None,
+        proxies: ProxiesArg = None,
         **options: Any,
     ) -> None:
+        # The environment's proxies are default_backend's business; explicit ones here
+        # would be silently ignored.
+        if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
+            raise ValueError(
+                "HTTPClientBackend does not speak to proxies: use Urllib3Backend "
+                "(default_backend picks it when a proxy applies)"
+            )
         if options:
             raise TypeError(
                 f"HTTPClientBackend does not take {', '.join(sorted(options))}: "
@@ -169,7 +194,9 @@ class HTTPClientBackend:
         self.client = client
         self.maxsize = maxsize
         self.timeout = float(client.timeout)
-        self.ssl_context: ssl.SSLContext | None = make_ssl_context(ca_certs) if client.ssl else None
+        self.ssl_context: ssl.SSLContext | None = (
+            make_ssl_context(ca_certs, verify, cert) if client.ssl else None
+        )
         self._host = client.host
         self._port = client.port
         self._base_url = client.base_url
@@ -207,6 +234,15 @@ class HTTPClientBackend:
             self._generation += 1
         for conn in idle:
             conn.close()
+
+    def __del__(self) -> None:
+        # A client dropped without close(): its idle sockets go with it, not to the GC later
+        # (where each would be an "unclosed socket" ResourceWarning).
+        idle = getattr(self, "_idle", None)
+        if idle:
+            self._idle = []
+            for conn in idle:
+                conn.close()
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connections (closing our copies of the
@@ -335,14 +371,14 @@ def default_backend(client: Pusher, **options: Any) -> Backend:
     """The transport a client gets by default: see the module docstring.
 
     ``HTTPClientBackend`` unless a proxy applies, ``retries=`` asks for retries,
-    or ``pool_manager=`` (or another urllib3 pool option) is given: then
-    ``Urllib3Backend`` with the same options.
+    or ``pool_manager=`` is given: then ``Urllib3Backend`` with the same options.
+    Any keyword other than :data:`ACCEPTED_OPTIONS` is a ``TypeError``.
     """
+    check_options(options, ACCEPTED_OPTIONS, "Pusher() (default transport)")
     wants_urllib3 = (
         make_retry(options.get("retries")) is not False  # also validates retries=
         or options.get("pool_manager") is not None
-        or not _OWN_OPTIONS.issuperset(k for k in options if k != "pool_manager")
-        or _proxy_for(client.scheme, client.host) is not None
+        or _proxy_for(client.scheme, client.host, options.get("proxies")) is not None
     )
     if wants_urllib3:
         return Urllib3Backend(client, **options)

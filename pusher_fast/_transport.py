@@ -10,7 +10,7 @@ unless asked for, as in the official library; ``retries=`` takes a count or a
 from __future__ import annotations
 
 import http.client
-import urllib.request
+import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
@@ -19,6 +19,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
+from ._options import CertArg, ProxiesArg, VerifyArg, is_default_tls, select_proxy, ssl_context
 from ._request import Request, process_response
 from .errors import PusherTransportError
 
@@ -76,19 +77,17 @@ def make_retry(retries: RetriesArg) -> Retry | bool:
     )
 
 
-def _proxy_for(scheme: str, host: str) -> str | None:
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        return proxy
-    return None
+def _proxy_for(scheme: str, host: str, proxies: ProxiesArg = None) -> str | None:
+    """The proxy for ``scheme://host``: explicit ``proxies`` first, then the environment."""
+    return select_proxy(proxies, scheme, host)
 
 
 class Urllib3Backend:
     """Sends requests over one ``urllib3.PoolManager`` (keep-alive, thread-safe).
 
     Options: ``pool_manager`` (inject your own), ``maxsize`` (connections kept,
-    default 10), ``retries`` (see :func:`make_retry`), ``ca_certs``.
+    default 10), ``retries`` (see :func:`make_retry`), ``ca_certs``, and requests'
+    ``verify``, ``cert`` and ``proxies`` (see :mod:`pusher_fast._options`).
     """
 
     def __init__(
@@ -99,25 +98,41 @@ class Urllib3Backend:
         maxsize: int = 10,
         retries: RetriesArg = None,
         ca_certs: str | None = None,
+        verify: VerifyArg = True,
+        cert: CertArg = None,
+        proxies: ProxiesArg = None,
         **pool_options: Any,
     ) -> None:
         self.client = client
         self.timeout = urllib3.Timeout(connect=client.timeout, read=client.timeout)
         self.retries = make_retry(retries)
         self._proxied = False
+        self._owns_pool = pool_manager is None
         if pool_manager is None:
             kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False, **pool_options}
-            if client.ssl:
+            if client.ssl and not is_default_tls(verify, cert):
+                # One context for verify=/cert=, the same as the built-in transports'.
+                context = ssl_context(ca_certs, verify, cert)
+                kwargs["ssl_context"] = context
+                if context.verify_mode == ssl.CERT_NONE:
+                    kwargs["cert_reqs"] = "CERT_NONE"
+                    kwargs["assert_hostname"] = False
+            elif client.ssl:
                 kwargs["cert_reqs"] = "CERT_REQUIRED"
                 if ca_certs:
                     kwargs["ca_certs"] = ca_certs
-            proxy = _proxy_for(client.scheme, client.host)
+            proxy = _proxy_for(client.scheme, client.host, proxies)
             if proxy:
                 pool_manager = urllib3.ProxyManager(proxy, num_pools=2, **kwargs)
                 self._proxied = True
             else:
                 pool_manager = urllib3.PoolManager(num_pools=2, **kwargs)
         else:
+            if not is_default_tls(verify, cert) or proxies is not None:
+                raise ValueError(
+                    "verify=, cert= and proxies= configure the pool this backend makes: "
+                    "with pool_manager=, set them on your pool manager"
+                )
             self._proxied = isinstance(pool_manager, urllib3.ProxyManager)
         self.pool_manager = pool_manager
         self._pool = pool_manager.connection_from_host(
@@ -183,5 +198,16 @@ class Urllib3Backend:
             f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
         )
 
+    def __del__(self) -> None:
+        # Dropped without close(): close the pool we made now, not socket by socket in the GC.
+        pool_manager = getattr(self, "pool_manager", None)
+        if pool_manager is not None and getattr(self, "_owns_pool", False):
+            pool_manager.clear()
+
     def close(self) -> None:
+        """Close the pooled connections; a later request opens a new one."""
         self.pool_manager.clear()
+        # clear() closed the pool we hold: take the manager's fresh one for later requests.
+        self._pool = self.pool_manager.connection_from_host(
+            self.client.host, self.client.port, scheme=self.client.scheme
+        )

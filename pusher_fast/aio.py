@@ -21,6 +21,7 @@ from typing import Any, Callable, Union
 
 from . import _validation as v
 from ._asynchttp import AsyncHTTPBackend
+from ._options import check_options
 from ._transport import _proxy_for
 from .bulk import (
     BulkReport,
@@ -39,6 +40,12 @@ if False:  # pragma: no cover - typing only, aiohttp is optional
     pass
 
 
+#: The keywords ``AsyncPusher(...)`` takes for its default transport.
+_ACCEPTED_OPTIONS = frozenset(
+    ("limit", "ca_certs", "retries", "session", "verify", "cert", "proxies")
+)
+
+
 def default_async_backend(client: Pusher, **options: Any) -> Union[AsyncHTTPBackend, Any]:
     """The transport an :class:`AsyncPusher` gets by default.
 
@@ -46,8 +53,12 @@ def default_async_backend(client: Pusher, **options: Any) -> Union[AsyncHTTPBack
     (``https_proxy``/``http_proxy``, not excluded by ``no_proxy``) or ``session=`` (an
     ``aiohttp.ClientSession``) is given: then aiohttp's
     :class:`~pusher_fast.aiohttp.AsyncIOBackend`, which honours the proxy settings.
+    Both take requests' ``verify``, ``cert`` and ``proxies``; another keyword is a
+    ``TypeError``.
     """
-    if options.get("session") is None and _proxy_for(client.scheme, client.host) is None:
+    check_options(options, _ACCEPTED_OPTIONS, "AsyncPusher() (default transport)")
+    proxy = _proxy_for(client.scheme, client.host, options.get("proxies"))
+    if options.get("session") is None and proxy is None:
         options.pop("session", None)
         return AsyncHTTPBackend(client, **options)
     try:
@@ -113,9 +124,16 @@ class AsyncPusher(Pusher):
         return AsyncBulkSender(self, **options)
 
     async def aclose(self) -> None:
+        """Close the transport's pooled connections (``async with`` does it on leaving)."""
         close = getattr(self.http, "aclose", None)
         if close is not None:
             await close()
+
+    def close(self) -> None:
+        raise TypeError("an AsyncPusher is closed with `await client.aclose()` or `async with`")
+
+    def __enter__(self) -> AsyncPusher:
+        raise TypeError("use `async with AsyncPusher(...)`, not `with`")
 
     async def __aenter__(self) -> AsyncPusher:
         return self

@@ -23,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from ._fasthttp import make_ssl_context
+from ._options import CertArg, ProxiesArg, VerifyArg, is_default_tls, select_proxy
 from ._request import Request, process_response, wire_query
 from .aio import AsyncBulkSender, AsyncHTTPBackend, AsyncPusher, default_async_backend
 from .client import Pusher
@@ -35,7 +36,8 @@ class AsyncIOBackend:
     Options: ``limit`` (connections in the pool, default 100), ``session`` (an
     ``aiohttp.ClientSession`` of your own, which you then close yourself),
     ``ca_certs`` (a CA bundle instead of the system store), ``trust_env``
-    (proxies from the environment, as aiohttp reads them; off by default).
+    (proxies from the environment, as aiohttp reads them; off by default), and
+    requests' ``verify``, ``cert`` and ``proxies`` (:mod:`pusher_fast._options`).
     The session is made on first use, inside the running event loop.
     """
 
@@ -48,6 +50,9 @@ class AsyncIOBackend:
         retries: object = None,
         ca_certs: str | None = None,
         trust_env: bool = False,
+        verify: VerifyArg = True,
+        cert: CertArg = None,
+        proxies: ProxiesArg = None,
     ) -> None:
         if retries:
             raise TypeError(
@@ -61,7 +66,15 @@ class AsyncIOBackend:
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=client.timeout)
         self._trust_env = trust_env
-        self._ssl: ssl.SSLContext | bool = make_ssl_context(ca_certs) if ca_certs else True
+        self._ssl: ssl.SSLContext | bool = True
+        if ca_certs or not is_default_tls(verify, cert):
+            self._ssl = make_ssl_context(ca_certs, verify, cert)
+        # An explicit proxy goes with each request; trust_env covers the environment's.
+        self._proxy: str | None = None
+        if proxies is not None:
+            self._proxy = select_proxy(proxies, client.scheme, client.host)
+            if self._proxy is None:
+                trust_env = False  # requests' {"https": None}: no proxy, not even the environment's
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -92,7 +105,7 @@ class AsyncIOBackend:
         url = URL(target, encoded=True)
         try:
             async with self._get_session().request(
-                request.method, url, data=request.body, headers=request.headers
+                request.method, url, data=request.body, headers=request.headers, proxy=self._proxy
             ) as response:
                 return response.status, await response.read(), response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

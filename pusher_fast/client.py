@@ -536,6 +536,22 @@ class Pusher:
         """Disconnect every connection of a signed-in user."""
         return self._send(self._terminate_request(user_id))
 
+    def close(self) -> None:
+        """Close the transport's pooled connections (a backend without ``close()`` is left alone).
+
+        The client stays usable: a later request opens a new connection.
+        ``with Pusher(...) as client:`` closes it on leaving the block.
+        """
+        close = getattr(self.http, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Pusher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def bulk(self, **options: Any) -> BulkSender:
         """A :class:`~pusher_fast.bulk.BulkSender` on this client (use it as a context manager).
 

@@ -202,6 +202,8 @@ def test_serve_prints_a_usable_pusher_url() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 # -- options: version, defaults in the help, bad values are usage errors -------------------------

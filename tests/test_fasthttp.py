@@ -594,8 +594,8 @@ class TestDefaultBackend:
     @pytest.mark.parametrize(
         "options",
         [{"retries": 2}, {"retries": True}, {"retries": urllib3.Retry(1)},
-         {"pool_manager": urllib3.PoolManager()}, {"block": True}],
-        ids=["retries=2", "retries=True", "Retry", "pool_manager", "urllib3 option"],
+         {"pool_manager": urllib3.PoolManager()}],
+        ids=["retries=2", "retries=True", "Retry", "pool_manager"],
     )  # fmt: skip
     def test_urllib3_features_get_the_urllib3_backend(self, options):
         backend = default_backend(_pusher(backend=None), **options)

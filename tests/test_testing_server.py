@@ -448,6 +448,158 @@ class TestRouting:
         assert r.status == 411
 
 
+# -- slow and hostile clients -------------------------------------------------------------------
+
+
+def raw_request(server: PusherServer, head: bytes, body: bytes = b"") -> bytes:
+    """Send raw bytes on a fresh connection; everything the server answered before closing."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        return read_all(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return answer
+        if not chunk:
+            return answer
+        answer += chunk
+
+
+def signed_events_head(server: PusherServer, body: bytes, length_lines: str) -> bytes:
+    target = signed_target(server, "POST", f"/apps/{server.app_id}/events", body)
+    return (
+        f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{length_lines}Connection: close\r\n\r\n"
+    ).encode()
+
+
+class TestSlowAndHostileClients:
+    def test_a_dripping_client_is_cut_off_at_the_request_deadline(self) -> None:
+        with PusherServer(request_timeout=1.0) as s:
+            sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            head = b"POST /apps/123456/events?a=b HTTP/1.1\r\nHost: x\r\n"
+            started = time.monotonic()
+            cut = None
+            try:
+                for byte in head * 20:  # one byte every 0.1 s would take over 5 s
+                    sock.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            except OSError:
+                cut = time.monotonic() - started
+            if cut is None:
+                cut = time.monotonic() - started if read_all(sock) == b"" else None
+            sock.close()
+            assert cut is not None and cut < 1.0 + 1.0, cut
+            assert s.requests == []
+
+    def test_a_dripping_body_gets_408_within_the_deadline(self) -> None:
+        with PusherServer(request_timeout=1.0) as s:
+            body = orjson.dumps(event())
+            sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            sock.sendall(signed_events_head(s, body, f"Content-Length: {len(body)}\r\n"))
+            started = time.monotonic()
+            answer = b""
+            for byte in body:
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.1)
+                if select_readable(sock):
+                    answer = read_all(sock)
+                    break
+            elapsed = time.monotonic() - started
+            sock.close()
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert elapsed < 1.0 + 1.0, elapsed
+
+    def test_a_slow_but_timely_request_is_served(self) -> None:
+        with PusherServer(request_timeout=3.0) as s:
+            body = orjson.dumps(event())
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+                data = signed_events_head(s, body, f"Content-Length: {len(body)}\r\n") + body
+                for i in range(0, len(data), len(data) // 5 + 1):
+                    sock.sendall(data[i : i + len(data) // 5 + 1])
+                    time.sleep(0.1)
+                assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+
+    def test_connections_beyond_the_cap_get_503(self) -> None:
+        with PusherServer(max_connections=2) as s:
+            held = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(2)]
+            deadline = time.monotonic() + 5
+            while len(connection_threads()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)  # the accept loop has registered both held connections
+            body = orjson.dumps(event())
+            head = signed_events_head(s, body, f"Content-Length: {len(body)}\r\n")
+            answer = raw_request(s, head, body)
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
+            assert b"Connection: close" in answer
+            assert s.events == []
+            for sock in held:
+                sock.close()
+            # Once the held connections are gone, a new one is served again.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                answer = raw_request(s, head, body)
+                if not answer.startswith(b"HTTP/1.1 503 "):
+                    break
+                time.sleep(0.05)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+            assert len(s.events) == 1
+        assert connection_threads() == []
+
+    @pytest.mark.parametrize(
+        "lines",
+        [
+            "Content-Length: +{n}\r\n",
+            "Content-Length: {n}.0\r\n",
+            "Content-Length: 0x10\r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: \r\n",
+            "Content-Length: {n}\r\nContent-Length: {m}\r\n",
+            "Content-Length: {n}, {m}\r\n",
+            "Content-Length: 1{n}0000000000000000000\r\n",
+        ],
+        ids=["plus", "decimal", "hex", "negative", "empty", "two values", "list", "huge"],
+    )
+    def test_bad_content_length_is_400(self, server: PusherServer, lines: str) -> None:
+        body = orjson.dumps(event())
+        length = lines.format(n=len(body), m=len(body) + 1)
+        answer = raw_request(server, signed_events_head(server, body, length), body)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        assert b"Content-Length" in answer
+        assert server.events == []
+
+    @pytest.mark.parametrize(
+        "lines",
+        ["Content-Length: {n}\r\nContent-Length: {n}\r\n", "Content-Length: {n}, {n}\r\n"],
+        ids=["two lines", "list"],
+    )
+    def test_a_repeated_identical_content_length_is_accepted(
+        self, server: PusherServer, lines: str
+    ) -> None:
+        body = orjson.dumps(event())
+        head = signed_events_head(server, body, lines.format(n=len(body)))
+        assert raw_request(server, head, body).startswith(b"HTTP/1.1 200 ")
+        assert len(server.events) == 1
+
+    def test_settings_are_checked(self) -> None:
+        for bad in ({"max_connections": 0}, {"request_timeout": 0}, {"idle_timeout": -1}):
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                PusherServer(**bad)
+
+
+def select_readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 # -- what the service enforces -------------------------------------------------------------------
 
 

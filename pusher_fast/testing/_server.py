@@ -5,11 +5,21 @@ with keep-alive (one thread per connection), so it runs with the core install on
 response is written with a single ``send`` (status line, headers and body together) and
 ``TCP_NODELAY`` set: two small writes per response would meet Nagle's algorithm and the
 client's delayed ACK, and cost ~40 ms a request on a keep-alive connection.
+
+A slow or hostile client cannot hold it: at most ``max_connections`` connections are served at
+once (one more is answered ``503`` and closed); each request (head and body) must arrive within
+``request_timeout`` seconds of its first byte, or the connection is cut; an idle keep-alive
+connection is closed after ``idle_timeout`` seconds.  ``Content-Length`` is read strictly: digits
+only, and when it is repeated (two header lines, or a ``42, 42`` list) every value must be the
+same, as RFC 9110 §8.6 allows; anything else is a ``400``.
 """
 
 from __future__ import annotations
 
 import http
+import io
+import re
+import select
 import socket
 import socketserver
 import struct
@@ -39,7 +49,58 @@ DEFAULT_APP_ID = "123456"
 DEFAULT_KEY = "pusher-fast-key"
 DEFAULT_SECRET = "pusher-fast-secret"  # noqa: S105 - a well-known local-only default
 
+DEFAULT_MAX_CONNECTIONS = 128
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+
 _PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# A connection over the cap: answered at once, its request drained (so closing does not reset
+# the connection before the client read the answer) for at most this long, then closed.
+_REJECT_LINGER = 1.0
+_MAX_LINGERING = 256
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nServer: pusher_fast.testing\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 47\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n\r\n"
+    b"Too many connections to pusher_fast.testing now"
+)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes, each request within one deadline from its first byte.
+
+    Between requests the wait is ``idle`` seconds; once a request's first byte arrived, every
+    read gets only what is left of ``limit`` seconds, so dripping bytes cannot extend it.
+    """
+
+    def __init__(self, sock: socket.socket, idle: float, limit: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle = idle
+        self._limit = limit
+        self.deadline: Optional[float] = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self._sock.settimeout(self._idle)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive within its deadline")
+            self._sock.settimeout(left)
+        count = self._sock.recv_into(buffer)
+        if self.deadline is None and count:
+            self.deadline = time.monotonic() + self._limit
+        return count
+
+    def next_request(self) -> None:
+        self.deadline = None
+
+
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
@@ -48,9 +109,19 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pusher_fast.testing"
     sys_version = ""
     disable_nagle_algorithm = True
-    # Idle keep-alive connections are closed after this many seconds.
-    timeout = 120.0
     server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the makefile() one: ours replaces it
+        self._deadline = _DeadlineReader(
+            self.connection, self.server.idle_timeout, self.server.request_timeout
+        )
+        self.rfile = io.BufferedReader(self._deadline, 65536)
+
+    def handle_one_request(self) -> None:
+        self._deadline.next_request()
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # requests are recorded (and optionally logged) by the core
@@ -103,22 +174,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._refuse(method, 411, "Send a Content-Length: chunked bodies are not supported")
             return None
-        length_header = self.headers.get("Content-Length")
-        if not length_header:
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
             return b""
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
+        lengths = {v.strip() for value in values for v in value.split(",")}
+        if len(lengths) != 1 or not _DIGITS.fullmatch(next(iter(lengths))):
             self.close_connection = True
-            self._refuse(method, 400, f"Invalid Content-Length: {length_header!r}")
+            shown = ", ".join(values)[:100]
+            rule = "digits only, and one value when repeated"
+            self._refuse(method, 400, f"Invalid Content-Length: {shown!r} ({rule})")
             return None
+        length = int(lengths.pop())
         if length > MAX_REQUEST_BYTES:
             self.close_connection = True  # the body is left unread
             self._refuse(method, 413, f"Request body too large: the limit is {MAX_REQUEST_BYTES}")
             return None
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            self.close_connection = True
+            self._refuse(method, 408, "The request body did not arrive in time")
+            return None
         if len(body) < length:  # the client went away (or the server is stopping)
             self.close_connection = True
             return None
@@ -149,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.connection.settimeout(self.server.request_timeout)  # reads left it at their deadline
         self.wfile.write(head + reply.body)
 
 
@@ -157,8 +234,22 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], core: Core) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        core: Core,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
         self.core = core
+        self.max_connections = max_connections
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        #: Connections answered 503 over the cap so far.
+        self.rejected = 0
+        # Rejected sockets being drained before they close: (socket, close-at).
+        self._lingering: list[tuple[socket.socket, float]] = []
         self.stopping = threading.Event()
         self._conn_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
@@ -175,6 +266,11 @@ class _HTTPServer(ThreadingHTTPServer):
         self.server_port = int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            full = len(self._conns) >= self.max_connections
+        if full:
+            self._reject(request)
+            return
         # Our own thread registry: stop() must be able to unblock and join every connection.
         thread = threading.Thread(
             target=self.process_request_thread,
@@ -187,6 +283,47 @@ class _HTTPServer(ThreadingHTTPServer):
             self._conn_threads = [t for t in self._conn_threads if t.is_alive()]
             self._conn_threads.append(thread)
         thread.start()
+
+    def _reject(self, sock: socket.socket) -> None:
+        """Over the cap: 503 without a thread; the socket lingers in the accept loop."""
+        self.rejected += 1
+        try:
+            sock.setblocking(False)
+            sock.send(_BUSY)  # a fresh socket's send buffer takes it whole
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return
+        self._lingering.append((sock, time.monotonic() + _REJECT_LINGER))
+        if len(self._lingering) > _MAX_LINGERING:
+            oldest, _ = self._lingering.pop(0)
+            oldest.close()
+
+    def service_actions(self) -> None:
+        # Runs in the accept loop: drain rejected sockets, close those done or past their time.
+        if not self._lingering:
+            return
+        now = time.monotonic()
+        keep: list[tuple[socket.socket, float]] = []
+        for sock, close_at in self._lingering:
+            done = now >= close_at
+            while not done:
+                try:
+                    if not select.select([sock], [], [], 0)[0]:
+                        break
+                    done = not sock.recv(65536)
+                except OSError:
+                    done = True
+            if done:
+                sock.close()
+            else:
+                keep.append((sock, close_at))
+        self._lingering = keep
+
+    def close_lingering(self) -> None:
+        lingering, self._lingering = self._lingering, []
+        for sock, _ in lingering:
+            sock.close()
 
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
@@ -247,7 +384,18 @@ class PusherServer:
         apps: Optional[Sequence[App]] = None,
         disabled: bool = False,
         max_recorded: Optional[int] = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
+        if not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections should be a positive int, got {max_connections!r}")
+        for name, value in (("request_timeout", request_timeout), ("idle_timeout", idle_timeout)):
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} should be a positive number of seconds, got {value!r}")
+        self._max_connections = max_connections
+        self._request_timeout = float(request_timeout)
+        self._idle_timeout = float(idle_timeout)
         primary = App(str(app_id), key, secret, disabled, encryption_master_key_base64)
         limits = Limits(max_timestamp_skew, max_payload_bytes, max_batch_size, max_channels)
         self._core = Core([primary, *(apps or ())], limits, max_recorded=max_recorded)
@@ -263,7 +411,13 @@ class PusherServer:
         with self._lifecycle:
             if self._httpd is not None:
                 return self
-            httpd = _HTTPServer(self._bind, self._core)
+            httpd = _HTTPServer(
+                self._bind,
+                self._core,
+                self._max_connections,
+                self._request_timeout,
+                self._idle_timeout,
+            )
             thread = threading.Thread(
                 target=httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -284,6 +438,7 @@ class PusherServer:
             httpd.shutdown()  # the accept loop ends; no new connections after this
             thread.join(timeout)
             stuck = httpd.close_connections(timeout)
+            httpd.close_lingering()
             httpd.server_close()
             self._httpd = self._thread = None
         if stuck:
