@@ -15,7 +15,9 @@ request it costs a few tens of µs of CPU where aiohttp's client takes a few hun
   closes the connection.
 - **Failures.** Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
   malformed answer) raises ``PusherTransportError`` and the connection is dropped.  A
-  kept-alive connection that the server closed while idle is dropped before reuse; when the
+  kept-alive connection on which anything arrived while idle (EOF, or bytes: an unsolicited
+  answer, a 408 before closing) is dropped before reuse, including bytes still unread in the
+  socket because the caller kept the event loop busy; when the
   close races a request (the server closes before any byte of answer, on a connection that
   already served one), the request is sent once more on a new connection and
   ``stale_resends`` counts it.  Nothing else is ever sent twice.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
@@ -67,16 +70,21 @@ class _Connection(asyncio.Protocol):
         self.served = 0
         self.generation = 0
         self.sock: Any = None
+        self.fd = -1
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.sock = transport.get_extra_info("socket")
+        if self.sock is not None:
+            self.fd = self.sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
-        if reader is None:  # bytes nobody asked for: the connection cannot be trusted
+        if reader is None or reader.complete:
+            # Bytes nobody asked for (an unsolicited answer, a 408 before closing): they
+            # must never be read as the next request's answer, so the connection goes.
             self.close()
             return
         try:
@@ -147,6 +155,18 @@ class _Connection(asyncio.Protocol):
         if not reader.keep_alive:
             self.close()
         return reader
+
+    def dropped(self) -> bool:
+        """True when the idle connection is unusable: closed, or bytes (or EOF) wait on its
+        socket that the event loop has not delivered yet (the caller kept the loop busy)."""
+        if self.closed:
+            return True
+        if self.fd < 0:
+            return False
+        try:
+            return bool(select.select([self.fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def close(self) -> None:
         self.closed = True
@@ -294,8 +314,9 @@ class AsyncHTTPBackend:
         idle = self._idle
         while not fresh and idle:
             conn = idle.pop()
-            if not conn.closed:
+            if not conn.dropped():
                 return conn
+            conn.close()
             self._open -= 1
         if self._open < self.limit and not self._waiting:
             self._open += 1
@@ -315,7 +336,7 @@ class AsyncHTTPBackend:
             raise
         if handed_to_us is None:
             return await self._connect_counted(request)  # a slot was reserved for us
-        if fresh or handed_to_us.closed:
+        if fresh or handed_to_us.dropped():
             handed_to_us.close()  # its slot is ours: open a new connection in it
             return await self._connect_counted(request)
         return handed_to_us
