@@ -10,8 +10,9 @@ request it costs a few tens of µs of CPU where aiohttp's client takes a few hun
   once (default 100); a request that finds them all busy waits for one (first come, first
   served).  Idle connections are reused newest first.  A pool made in one event loop is not
   used from another (``asyncio.run`` twice, say): the new loop starts a new pool.
-- **Timeout.** ``client.timeout`` seconds for connecting, and the same for the whole answer
-  to arrive after the request is written.  A timeout raises ``PusherTransportError`` and
+- **Timeout.** ``client.timeout`` seconds is one deadline for the whole request: connecting
+  (and the TLS handshake), writing and the complete answer (the wait for a free connection
+  when ``limit`` are busy is not counted).  A timeout raises ``PusherTransportError`` and
   closes the connection.
 - **Failures.** Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
   malformed answer) raises ``PusherTransportError`` and the connection is dropped.  A
@@ -71,6 +72,8 @@ class _Connection(asyncio.Protocol):
         self.generation = 0
         self.sock: Any = None
         self.fd = -1
+        #: The deadline of the request this connection was opened for (None once taken).
+        self.deadline: Optional[float] = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -265,19 +268,30 @@ class AsyncHTTPBackend:
     async def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
         self._check_loop()
+        loop = asyncio.get_running_loop()
+        # One deadline for connecting, writing and the complete answer (waiting for a pool
+        # slot is not counted: no byte has left then).
         conn = await self._checkout(request)
+        deadline, conn.deadline = conn.deadline, None
+        if deadline is None:  # a kept-alive connection: the request starts now
+            deadline = loop.time() + self.timeout
         try:
-            return await self._exchange(conn, data, request)
+            return await self._exchange(conn, data, request, deadline)
         except _StaleConnection:
             pass
         self.stale_resends += 1
-        conn = await self._checkout(request, fresh=True)
-        return await self._exchange(conn, data, request)  # fresh: never _StaleConnection
+        conn = await self._checkout(request, fresh=True, deadline=deadline)
+        return await self._exchange(conn, data, request, deadline)  # fresh: never stale
 
-    async def _exchange(self, conn: _Connection, data: bytes, request: Request) -> ResponseReader:
+    async def _exchange(
+        self, conn: _Connection, data: bytes, request: Request, deadline: float
+    ) -> ResponseReader:
         reused = conn.served > 0
         try:
-            return await conn.exchange(data, self.timeout)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("timed out: the request's deadline passed")
+            return await conn.exchange(data, left)
         except _Closed as exc:
             if reused:
                 raise _StaleConnection from exc
@@ -306,7 +320,9 @@ class AsyncHTTPBackend:
             self._generation += 1
             self._loop = loop
 
-    async def _checkout(self, request: Request, fresh: bool = False) -> _Connection:
+    async def _checkout(
+        self, request: Request, fresh: bool = False, deadline: Optional[float] = None
+    ) -> _Connection:
         """A connection for one request: an idle one (unless ``fresh``), a new one while
         fewer than ``limit`` are open, else the first one to come back (first come, first
         served: a released connection, or the slot of a closed one, is handed to the
@@ -320,7 +336,7 @@ class AsyncHTTPBackend:
             self._open -= 1
         if self._open < self.limit and not self._waiting:
             self._open += 1
-            return await self._connect_counted(request)
+            return await self._connect_counted(request, deadline)
         waiter: asyncio.Future[Optional[_Connection]] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
@@ -335,24 +351,28 @@ class AsyncHTTPBackend:
                     self._wake()
             raise
         if handed_to_us is None:
-            return await self._connect_counted(request)  # a slot was reserved for us
+            return await self._connect_counted(request, deadline)  # a slot was reserved for us
         if fresh or handed_to_us.dropped():
             handed_to_us.close()  # its slot is ours: open a new connection in it
-            return await self._connect_counted(request)
+            return await self._connect_counted(request, deadline)
         return handed_to_us
 
-    async def _connect_counted(self, request: Request) -> _Connection:
-        """Open a connection in a slot already counted in ``_open``."""
+    async def _connect_counted(self, request: Request, deadline: Optional[float]) -> _Connection:
+        """Open a connection in a slot already counted in ``_open``; the request's deadline
+        (``deadline``, or from now) goes with it."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            conn = await self._connect(request)
+            conn = await self._connect(request, deadline)
         except BaseException:
             self._open -= 1
             self._wake()
             raise
         conn.generation = self._generation
+        conn.deadline = deadline
         return conn
 
-    async def _connect(self, request: Request) -> _Connection:
+    async def _connect(self, request: Request, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         context = self.ssl_context
         try:
@@ -364,7 +384,7 @@ class AsyncHTTPBackend:
                     ssl=context,
                     server_hostname=self._host if context is not None else None,
                 ),
-                self.timeout,
+                max(0.0, deadline - loop.time()),
             )
         except (OSError, asyncio.TimeoutError) as exc:
             raise self._error(request, exc) from exc

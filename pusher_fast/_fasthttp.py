@@ -12,8 +12,10 @@ pool (``maxsize`` idle connections are kept; more are opened when all are
 busy and closed when they come back), with TCP_NODELAY; a forked child
 process starts with an empty pool instead of sharing its parent's sockets.  HTTPS uses
 ``ssl.create_default_context()`` (certificates and host names verified, the
-system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).  The
-timeout is ``client.timeout`` seconds for connecting and for each read.
+system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).
+``client.timeout`` is one deadline for the whole request: connecting, the TLS
+handshake, sending and reading the complete answer (each socket operation
+gets the time left), so a server dripping bytes cannot stretch it.
 
 A request that got no answer (refused, reset, timed out, TLS failure) raises
 ``PusherTransportError``; the connection it used is discarded.  There are no
@@ -51,6 +53,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
@@ -221,30 +224,38 @@ class HTTPClientBackend:
 
     def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
-        conn = self._checkout(request)
+        # One deadline for the whole request: connecting, sending and the complete answer
+        # (a server dripping bytes cannot stretch it, as a per-read timeout would let it).
+        deadline = time.monotonic() + self.timeout
+        conn = self._checkout(request, deadline)
         try:
-            return self._exchange(conn, data, request)
+            return self._exchange(conn, data, request, deadline)
         except _StaleConnection:
             pass
         with self._lock:
             self.stale_resends += 1
-        conn = self._open(request)
-        return self._exchange(conn, data, request)  # fresh: never raises _StaleConnection
+        conn = self._open(request, deadline)
+        return self._exchange(conn, data, request, deadline)  # fresh: never _StaleConnection
 
-    def _exchange(self, conn: _Connection, data: bytes, request: Request) -> ResponseReader:
+    def _exchange(
+        self, conn: _Connection, data: bytes, request: Request, deadline: float
+    ) -> ResponseReader:
         sock = conn.sock
         reader = ResponseReader()
         send_error: OSError | None = None
         try:
             try:
-                sock.sendall(data)
+                sock.settimeout(_remaining(deadline))
+                sock.sendall(data)  # the socket timeout bounds the whole sendall
             except _CLOSED_WHILE_SENDING as exc:
                 # The server may have answered before closing (a 413 for a body it will not
                 # read): look for that answer before calling it a failure.
                 send_error = exc
             recv = sock.recv
+            settimeout = sock.settimeout
             while True:
                 try:
+                    settimeout(_remaining(deadline))
                     chunk = recv(_READ_BUFFER)
                 except _NO_ANSWER:
                     if send_error is not None and not reader.started:
@@ -277,7 +288,7 @@ class HTTPClientBackend:
 
     # -- the pool --------------------------------------------------------------------------
 
-    def _checkout(self, request: Request) -> _Connection:
+    def _checkout(self, request: Request, deadline: float) -> _Connection:
         lock, idle = self._lock, self._idle
         while True:
             with lock:
@@ -288,7 +299,7 @@ class HTTPClientBackend:
                 conn.close()
                 continue
             return conn
-        return self._open(request)
+        return self._open(request, deadline)
 
     def _checkin(self, conn: _Connection) -> None:
         with self._lock:
@@ -297,12 +308,13 @@ class HTTPClientBackend:
                 return
         conn.close()
 
-    def _open(self, request: Request) -> _Connection:
+    def _open(self, request: Request, deadline: float) -> _Connection:
         sock: socket.socket | None = None
         try:
-            sock = socket.create_connection((self._host, self._port), self.timeout)
+            sock = socket.create_connection((self._host, self._port), _remaining(deadline))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:
+                sock.settimeout(_remaining(deadline))  # bounds the TLS handshake
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=self._host)
         except BaseException as exc:
             if sock is not None:
@@ -314,6 +326,14 @@ class HTTPClientBackend:
             self.connections_opened += 1
             generation = self._generation
         return _Connection(sock, generation)
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; past it, the request has timed out."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out: the request's deadline passed")
+    return left
 
 
 # Every live backend, so that a forked child can drop the connections it inherited.

@@ -10,6 +10,7 @@ unless asked for, as in the official library; ``retries=`` takes a count or a
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
@@ -102,7 +103,7 @@ class Urllib3Backend:
         **pool_options: Any,
     ) -> None:
         self.client = client
-        self.timeout = urllib3.Timeout(connect=client.timeout, read=client.timeout)
+        self._total = float(client.timeout)
         self.retries = make_retry(retries)
         self._proxied = False
         if pool_manager is None:
@@ -138,19 +139,46 @@ class Urllib3Backend:
         """
         # Only a kept-alive connection can be stale: note whether one was idle.
         reused = not self._proxied and self._idle_connections() > 0
+        deadline = time.monotonic() + self._total
         try:
-            response = self._urlopen(request)
-        except ProtocolError as exc:
-            stale = isinstance(exc.__context__ or exc.args[-1], _STALE)
-            if not (stale and reused and self.retries is False):
-                raise self._transport_error(request, exc) from exc
             try:
-                response = self._urlopen(request)
-            except Urllib3HTTPError as again:
-                raise self._transport_error(request, again) from again
-        except Urllib3HTTPError as exc:
+                response = self._urlopen(request, deadline)
+            except ProtocolError as exc:
+                stale = isinstance(exc.__context__ or exc.args[-1], _STALE)
+                if not (stale and reused and self.retries is False):
+                    raise
+                response = self._urlopen(request, deadline)
+            if self.retries is not False:  # urllib3's own retries ran: the body gets the timeout
+                deadline = time.monotonic() + self._total
+            return response.status, self._read_body(response, deadline), response.headers
+        except (Urllib3HTTPError, OSError) as exc:
             raise self._transport_error(request, exc) from exc
-        return response.status, response.data, response.headers
+
+    @staticmethod
+    def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        """The whole body by the deadline: each read gets the time left (a server dripping
+        bytes would otherwise stretch a per-read timeout without end)."""
+        chunks = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out: the request's deadline passed")
+                sock = getattr(getattr(response, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except BaseException:  # never reuse a half-read connection
+            conn = getattr(response, "connection", None)
+            if conn is not None:
+                conn.close()
+            response.release_conn()
+            raise
+        response.release_conn()
+        return b"".join(chunks)
 
     def _idle_connections(self) -> int:
         idle = getattr(self._pool, "pool", None)  # urllib3's LIFO of connections / None
@@ -158,24 +186,33 @@ class Urllib3Backend:
             return 0
         return sum(1 for conn in list(idle.queue) if conn is not None)
 
-    def _urlopen(self, request: Request) -> urllib3.BaseHTTPResponse:
+    def _urlopen(self, request: Request, deadline: float) -> urllib3.BaseHTTPResponse:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: the request's deadline passed")
+        # total= bounds connecting plus reading the head; _read_body bounds the body.
+        timeout = urllib3.Timeout(connect=left, read=left, total=left)
+        if self.retries is not False:  # one deadline per attempt: urllib3 makes the attempts
+            timeout = urllib3.Timeout(connect=self._total, read=self._total)
         if self._proxied:
             return self.pool_manager.urlopen(
                 request.method,
                 request.url,
                 body=request.body,
                 headers=request.headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 retries=self.retries,
+                preload_content=False,
             )
         return self._pool.urlopen(
             request.method,
             request.path + "?" + request.query_string,
             body=request.body,
             headers=request.headers,
-            timeout=self.timeout,
+            timeout=timeout,
             retries=self.retries,
             assert_same_host=False,
+            preload_content=False,
         )
 
     def _transport_error(self, request: Request, exc: Exception) -> PusherTransportError:
