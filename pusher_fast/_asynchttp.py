@@ -14,14 +14,16 @@ request it costs a few tens of µs of CPU where aiohttp's client takes a few hun
   (and the TLS handshake), writing and the complete answer (the wait for a free connection
   when ``limit`` are busy is not counted).  A timeout raises ``PusherTransportError`` and
   closes the connection.
-- **Failures.** Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
-  malformed answer) raises ``PusherTransportError`` and the connection is dropped.  A
+- **Failures and delivery policy** (``pusher_fast._transport``, the same as the sync
+  client's).  Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
+  malformed answer) raises ``PusherTransportError`` (``ambiguous`` when the request was
+  fully written: it may have been processed) and the connection is dropped.  A
   kept-alive connection on which anything arrived while idle (EOF, or bytes: an unsolicited
   answer, a 408 before closing) is dropped before reuse, including bytes still unread in the
-  socket because the caller kept the event loop busy; when the
-  close races a request (the server closes before any byte of answer, on a connection that
-  already served one), the request is sent once more on a new connection and
-  ``stale_resends`` counts it.  Nothing else is ever sent twice.
+  socket because the caller kept the event loop busy.  When a kept-alive connection fails
+  before the request was fully written, it surely was not processed: it is sent once more
+  on a new connection (``stale_resends`` counts it).  A request fully written is sent again
+  only under ``retries=`` with ``at_least_once=True``.
 - **Cancellation.** A request whose task is cancelled has its connection closed (its
   answer could otherwise be read as the next request's).
 - **TLS.** ``ssl.create_default_context()`` (certificates and host names verified, the
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ._fasthttp import make_ssl_context
 from ._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
 from ._request import Request, process_response
+from ._transport import RetriesArg, async_send_with_policy, make_policy
 from .errors import PusherTransportError
 
 if TYPE_CHECKING:
@@ -56,8 +59,8 @@ class _Closed(ConnectionResetError):
 _RESET = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 
 
-class _StaleConnection(Exception):
-    """Internal: a reused connection was found closed before any answer."""
+class _NotWritten(Exception):
+    """Internal: a kept-alive connection was closed before the request was fully written."""
 
 
 class _Connection(asyncio.Protocol):
@@ -74,14 +77,28 @@ class _Connection(asyncio.Protocol):
         self.fd = -1
         #: The deadline of the request this connection was opened for (None once taken).
         self.deadline: Optional[float] = None
+        #: Whether the current request was handed whole to the kernel (it may be processed).
+        self.written = False
+        #: Whether any byte of the current (or last) request's answer arrived.
+        self.answered = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.sock = transport.get_extra_info("socket")
+        # Told (pause_writing / resume_writing) whenever bytes wait in the transport's
+        # buffer and when it empties: that is when a request is fully written.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
         if self.sock is not None:
             self.fd = self.sock.fileno()
+
+    def pause_writing(self) -> None:
+        pass  # the request is still in the buffer: ``written`` stays False
+
+    def resume_writing(self) -> None:
+        if self.reader is not None:
+            self.written = True
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -145,11 +162,16 @@ class _Connection(asyncio.Protocol):
         reader = self.reader = ResponseReader()
         waiter = self.waiter = loop.create_future()
         timer = loop.call_later(timeout, self._timed_out)
+        self.written = False
         try:
             transport.write(data)
+            # Written unless the write failed (the transport is closing) or bytes wait
+            # in its buffer (then resume_writing says when they are gone).
+            self.written = not transport.is_closing() and not transport.get_write_buffer_size()
             await waiter
         finally:
             timer.cancel()
+            self.answered = reader.started
             self.reader = None
             self.waiter = None
             if not reader.complete:  # failed or cancelled: its answer must not be read later
@@ -190,7 +212,8 @@ class AsyncHTTPBackend:
     """Sends requests over a pool of keep-alive asyncio connections (see the module doc).
 
     Options: ``limit`` (connections open at once, default 100), ``ca_certs`` (a CA bundle
-    to verify the server with instead of the system store).
+    to verify the server with instead of the system store), ``retries`` and
+    ``at_least_once`` (the delivery policy, as for the sync client).
     """
 
     def __init__(
@@ -199,13 +222,10 @@ class AsyncHTTPBackend:
         *,
         limit: int = 100,
         ca_certs: Optional[str] = None,
-        retries: object = None,
+        retries: RetriesArg = None,
+        at_least_once: bool = False,
     ) -> None:
-        if retries:
-            raise TypeError(
-                "AsyncHTTPBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
-                "which retries with backoff and accounts for every event"
-            )
+        self.policy = make_policy(retries, at_least_once)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValueError(f"limit should be a positive int, got {limit!r}")
         self.client = client
@@ -236,11 +256,21 @@ class AsyncHTTPBackend:
 
     async def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        reader = await self._send(request)
-        return process_response(reader.status, reader.body)
+        if not self.policy.total:
+            reader = await self._send(request)
+            return process_response(reader.status, reader.body)
+        status, body, _ = await async_send_with_policy(self.policy, self.send_once, request)
+        return process_response(status, body)
 
     async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return await self.send_once(request)
+        return await async_send_with_policy(self.policy, self.send_once, request)
+
+    async def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         reader = await self._send(request)
         return reader.status, reader.body, reader.headers
 
@@ -277,7 +307,7 @@ class AsyncHTTPBackend:
             deadline = loop.time() + self.timeout
         try:
             return await self._exchange(conn, data, request, deadline)
-        except _StaleConnection:
+        except _NotWritten:
             pass
         self.stale_resends += 1
         conn = await self._checkout(request, fresh=True, deadline=deadline)
@@ -287,23 +317,27 @@ class AsyncHTTPBackend:
         self, conn: _Connection, data: bytes, request: Request, deadline: float
     ) -> ResponseReader:
         reused = conn.served > 0
+        conn.written = conn.answered = False
         try:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 raise TimeoutError("timed out: the request's deadline passed")
             return await conn.exchange(data, left)
-        except _Closed as exc:
-            if reused:
-                raise _StaleConnection from exc
-            raise self._error(request, exc) from exc
         except (OSError, ProtocolError) as exc:
-            raise self._error(request, exc) from exc
+            # Fully written, or answered in part: it may have been processed.
+            ambiguous = conn.written or conn.answered
+            if not ambiguous and reused:
+                raise _NotWritten from exc  # a stale kept-alive connection: send once more
+            raise self._error(request, exc, ambiguous) from exc
         finally:
             self._release(conn)
 
-    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+    def _error(
+        self, request: Request, exc: BaseException, ambiguous: bool = False
+    ) -> PusherTransportError:
         return PusherTransportError(
-            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}",
+            ambiguous=ambiguous,
         )
 
     # -- the pool ----------------------------------------------------------------------------

@@ -18,16 +18,17 @@ handshake, sending and reading the complete answer (each socket operation
 gets the time left), so a server dripping bytes cannot stretch it.
 
 A request that got no answer (refused, reset, timed out, TLS failure) raises
-``PusherTransportError``; the connection it used is discarded.  There are no
-retries, with one exception.  A kept-alive connection can be closed by the
-server while it sits idle (idle timeouts; soketi closes after every answer).
-An idle connection is polled before reuse and dropped if the server closed it;
-when the close races the request anyway, the request fails before any byte of
-answer arrives.  When that happens on a connection that already served a
-request, the request is sent once more on a new connection (the server closed
-before reading it, so it was not processed) and ``stale_resends`` counts it.
-A fresh connection is never resent on, nor is a request after a timeout or
-after part of an answer arrived.
+``PusherTransportError``; the connection it used is discarded.  What is sent
+again follows the delivery policy (``pusher_fast._transport``): an idle
+connection is polled before reuse and dropped if the server closed it (or sent
+anything); when writing the request on a kept-alive connection fails, the
+request was surely not processed and goes once more on a new connection
+(``stale_resends`` counts it).  A request fully written and then met by a
+close, a reset or a timeout may have been processed: it raises
+``PusherTransportError`` with ``ambiguous=True``, and is retried only under
+``retries=`` with ``at_least_once=True``.  ``retries=`` retries 408, 429 and
+the transient 5xx (honouring ``Retry-After``) and failures before the request
+was written, with capped, jittered backoff.
 
 Which transport a client gets: :func:`default_backend` returns an
 ``HTTPClientBackend`` normally, and the urllib3 transport
@@ -35,10 +36,8 @@ Which transport a client gets: :func:`default_backend` returns an
 
 - a proxy applies (``https_proxy`` / ``http_proxy`` for the client's scheme,
   and the host is not in ``no_proxy``): this module does not speak to proxies;
-- ``retries=`` asks for retries (a count above 0, ``True`` or a
-  ``urllib3.Retry``): retries with backoff and ``Retry-After`` are urllib3's;
 - ``pool_manager=`` is given, or any option other than ``maxsize``,
-  ``ca_certs`` and ``retries`` (those are urllib3 pool options).
+  ``ca_certs``, ``retries`` and ``at_least_once`` (those are urllib3 pool options).
 
 >>> import pusher_fast
 >>> client = pusher_fast.Pusher(app_id="1", key="k", secret="s", backend=default_backend)
@@ -66,7 +65,13 @@ from ._http11 import (
     host_header,
 )
 from ._request import Request, process_response
-from ._transport import RetriesArg, Urllib3Backend, _proxy_for, make_retry
+from ._transport import (
+    RetriesArg,
+    Urllib3Backend,
+    _proxy_for,
+    make_policy,
+    send_with_policy,
+)
 from .errors import PusherTransportError
 
 if TYPE_CHECKING:
@@ -75,10 +80,8 @@ if TYPE_CHECKING:
 #: Errors that mean "no (complete) answer": every one discards the connection.
 _NO_ANSWER = (OSError, ProtocolError)
 
-# The server closed the connection (FIN or RST) before any byte of an answer.
-# On a connection that already served a request this is a stale keep-alive
-# connection, and the request was not read: safe to send once more.
-_STALE = (
+# What sendall raises when the server closed the connection; it may still have answered.
+_CLOSED_WHILE_SENDING = (
     ConnectionResetError,
     BrokenPipeError,
     ConnectionAbortedError,
@@ -86,16 +89,14 @@ _STALE = (
     ssl.SSLZeroReturnError,
 )
 
-# What sendall raises when the server closed the connection; it may still have answered.
-_CLOSED_WHILE_SENDING = _STALE
 
 _READ_BUFFER = 65536
 _HAS_POLL = hasattr(select, "poll")
-_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries"))
+_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries", "at_least_once"))
 
 
-class _StaleConnection(Exception):
-    """Internal: a reused connection was found closed before any answer."""
+class _NotWritten(Exception):
+    """Internal: writing the request on a kept-alive connection failed (not processed)."""
 
 
 class _Closed(ConnectionResetError):
@@ -142,9 +143,9 @@ class HTTPClientBackend:
     """Sends requests over a pool of keep-alive ``http.client`` connections.
 
     Options: ``maxsize`` (idle connections kept, default 10), ``ca_certs`` (a
-    CA bundle to verify the server with instead of the system store).
-    ``retries`` may only be off (``None``, ``False``, ``0``): use
-    :func:`default_backend` to get urllib3's retries.  Proxies are not used:
+    CA bundle to verify the server with instead of the system store),
+    ``retries`` and ``at_least_once`` (the delivery policy: see the module
+    docstring and :func:`~pusher_fast._transport.make_policy`).  Proxies are not used:
     :func:`default_backend` picks the urllib3 transport when one applies.
     """
 
@@ -155,6 +156,7 @@ class HTTPClientBackend:
         maxsize: int = 10,
         ca_certs: str | None = None,
         retries: RetriesArg = None,
+        at_least_once: bool = False,
         **options: Any,
     ) -> None:
         if options:
@@ -162,11 +164,7 @@ class HTTPClientBackend:
                 f"HTTPClientBackend does not take {', '.join(sorted(options))}: "
                 "those are urllib3 options (Urllib3Backend; default_backend picks it for them)"
             )
-        if make_retry(retries) is not False:
-            raise ValueError(
-                "HTTPClientBackend does not retry: use Urllib3Backend (default_backend "
-                "picks it when retries= is given)"
-            )
+        self.policy = make_policy(retries, at_least_once)
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise ValueError(f"maxsize should be a positive int, got {maxsize!r}")
         self.client = client
@@ -192,11 +190,21 @@ class HTTPClientBackend:
 
     def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        reader = self._send(request)
-        return process_response(reader.status, reader.body)
+        if not self.policy.total:
+            reader = self._send(request)
+            return process_response(reader.status, reader.body)
+        status, body, _ = send_with_policy(self.policy, self.send_once, request)
+        return process_response(status, body)
 
     def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return self.send_once(request)
+        return send_with_policy(self.policy, self.send_once, request)
+
+    def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         reader = self._send(request)
         return reader.status, reader.body, reader.headers
 
@@ -230,12 +238,12 @@ class HTTPClientBackend:
         conn = self._checkout(request, deadline)
         try:
             return self._exchange(conn, data, request, deadline)
-        except _StaleConnection:
+        except _NotWritten:
             pass
         with self._lock:
             self.stale_resends += 1
         conn = self._open(request, deadline)
-        return self._exchange(conn, data, request, deadline)  # fresh: never _StaleConnection
+        return self._exchange(conn, data, request, deadline)  # fresh: never _NotWritten
 
     def _exchange(
         self, conn: _Connection, data: bytes, request: Request, deadline: float
@@ -243,10 +251,12 @@ class HTTPClientBackend:
         sock = conn.sock
         reader = ResponseReader()
         send_error: OSError | None = None
+        written = False
         try:
             try:
                 sock.settimeout(_remaining(deadline))
                 sock.sendall(data)  # the socket timeout bounds the whole sendall
+                written = True
             except _CLOSED_WHILE_SENDING as exc:
                 # The server may have answered before closing (a 413 for a body it will not
                 # read): look for that answer before calling it a failure.
@@ -271,9 +281,12 @@ class HTTPClientBackend:
             conn.close()
             if not isinstance(exc, _NO_ANSWER):
                 raise
-            if conn.served and not reader.started and isinstance(exc, _STALE):
-                raise _StaleConnection from exc
-            raise self._error(request, exc) from exc
+            # Fully written (into the kernel: the server may have read it) or answered in
+            # part: it may have been processed.  Otherwise it surely was not.
+            ambiguous = written or reader.started
+            if not ambiguous and conn.served:
+                raise _NotWritten from exc  # a stale kept-alive connection: send once more
+            raise self._error(request, exc, ambiguous) from exc
         conn.served += 1
         if send_error is not None or not reader.keep_alive:
             conn.close()
@@ -281,9 +294,12 @@ class HTTPClientBackend:
             self._checkin(conn)
         return reader
 
-    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+    def _error(
+        self, request: Request, exc: BaseException, ambiguous: bool = False
+    ) -> PusherTransportError:
         return PusherTransportError(
-            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}",
+            ambiguous=ambiguous,
         )
 
     # -- the pool --------------------------------------------------------------------------
@@ -354,13 +370,12 @@ Backend = Union[HTTPClientBackend, Urllib3Backend]
 def default_backend(client: Pusher, **options: Any) -> Backend:
     """The transport a client gets by default: see the module docstring.
 
-    ``HTTPClientBackend`` unless a proxy applies, ``retries=`` asks for retries,
-    or ``pool_manager=`` (or another urllib3 pool option) is given: then
-    ``Urllib3Backend`` with the same options.
+    ``HTTPClientBackend`` unless a proxy applies or ``pool_manager=`` (or another
+    urllib3 pool option) is given: then ``Urllib3Backend`` with the same options.
+    ``retries=`` does not change the transport: both follow the same policy.
     """
     wants_urllib3 = (
-        make_retry(options.get("retries")) is not False  # also validates retries=
-        or options.get("pool_manager") is not None
+        options.get("pool_manager") is not None
         or not _OWN_OPTIONS.issuperset(k for k in options if k != "pool_manager")
         or _proxy_for(client.scheme, client.host) is not None
     )

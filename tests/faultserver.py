@@ -11,7 +11,9 @@ Actions:
   ``delay`` sleeps first; ``hold`` waits until ``server.open_gate()`` (or the server stops);
   ``trickle`` writes the body one byte at a time with that many seconds between bytes;
   ``stray`` is written ``stray_delay`` seconds after the answer, unasked (an unsolicited
-  answer, a 408 before closing), while the connection is idle on the client's side.
+  answer, a 408 before closing), while the connection is idle on the client's side;
+  ``after="close"`` / ``after="reset"`` closes the connection (FIN / RST) right after the
+  answer without announcing it (no ``Connection: close``).
 - ``Reset(delay=0.0, hold=False)``: close the connection with a TCP RST (``SO_LINGER`` 0),
   no answer.
 - ``Close(delay=0.0, hold=False)``: close the connection cleanly (FIN), no answer.
@@ -63,6 +65,7 @@ class Reply:
     trickle: float = 0.0
     stray: bytes = b""
     stray_delay: float = 0.02
+    after: Optional[str] = None  # "close" (FIN) or "reset" (RST) once answered, unannounced
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.owner._stopping.wait(reply.stray_delay)
                 self.wfile.write(reply.stray)
                 self.wfile.flush()
+            if reply.after == "reset":
+                self._reset()
+            elif reply.after == "close":
+                self.close_connection = True
         except OSError:
             self.close_connection = True
 

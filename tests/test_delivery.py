@@ -19,7 +19,7 @@ import urllib3
 import pusher_fast
 from pusher_fast import errors
 from pusher_fast.aio import AsyncPusher
-from tests.faultserver import FaultServer, Recorded, Reply
+from tests.faultserver import Close, FaultServer, Recorded, Reply, Reset
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,7 +43,7 @@ class Driver:
 
             kwargs["backend"] = AsyncIOBackend
         if self.kind in ("sync", "urllib3"):
-            client = pusher_fast.Pusher(**kwargs)
+            client = self.client = pusher_fast.Pusher(**kwargs)
             out: list[Any] = []
             for call in calls:
                 try:
@@ -55,6 +55,7 @@ class Driver:
 
         async def main() -> list[Any]:
             async with AsyncPusher(**kwargs) as client:
+                self.client = client
                 results: list[Any] = []
                 for call in calls:
                     try:
@@ -69,6 +70,13 @@ class Driver:
 
 @pytest.fixture(params=["sync", "async"])
 def transport(request: pytest.FixtureRequest) -> str:
+    """Our own transports (the scenarios that need their internals)."""
+    return str(request.param)
+
+
+@pytest.fixture(params=["sync", "async", "urllib3", "aiohttp"])
+def any_transport(request: pytest.FixtureRequest) -> str:
+    """Every transport: ours, and urllib3 / aiohttp (used for proxies, pool_manager=)."""
     return str(request.param)
 
 
@@ -140,3 +148,193 @@ def test_bulk_close_returns_in_its_bound_with_workers_on_a_dripping_server(
     assert took < 0.5 + 2 * 1 + 1 + 0.5, f"close() took {took:.1f}s"  # the documented bound
     assert report.submitted == 30 == report.delivered + len(report.failed)
     assert not [t for t in threading.enumerate() if t.name.startswith("pusher-bulk-")]
+
+
+# -- item 11: the delivery policy --------------------------------------------------------------
+
+
+def channels(client: Any) -> Any:
+    return client.channels_info()
+
+
+def check_ambiguous(result: Any) -> None:
+    assert isinstance(result, errors.PusherTransportError), result
+    assert result.ambiguous is True
+
+
+@pytest.mark.parametrize("fault", [Close(), Reset()], ids=["close", "reset"])
+@pytest.mark.parametrize("retries", [None, 3])
+def test_request_written_then_dropped_is_received_once_and_raised(
+    any_transport: str, server: FaultServer, fault: Any, retries: Any
+) -> None:
+    """On a reused connection (the case once resent silently) and, with retries=, no
+    at_least_once: received once, raised as ambiguous."""
+    server.script(Reply(), fault)
+    # A POST: aiohttp itself resends idempotent methods (GET) on a reused connection.
+    results = Driver(any_transport, server, retries=retries).run([trigger(1), trigger(2)])
+    assert results[0] == {}
+    check_ambiguous(results[1])
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("fault", [Close(), Reset()], ids=["close", "reset"])
+def test_at_least_once_retries_a_request_that_may_have_been_processed(
+    any_transport: str, server: FaultServer, fault: Any
+) -> None:
+    server.script(Reply(), fault, fault)
+    driver = Driver(any_transport, server, retries=3, at_least_once=True)
+    assert driver.run([channels, channels]) == [{}, {}]
+    assert len(server.requests) == 4
+
+
+def test_at_least_once_retries_a_read_timeout(any_transport: str, server: FaultServer) -> None:
+    server.script(Reply(delay=1.0))
+    driver = Driver(any_transport, server, timeout=0.3, retries=2, at_least_once=True)
+    assert driver.run([channels]) == [{}]
+    assert len(server.requests) == 2
+
+
+def test_read_timeout_is_not_retried_without_at_least_once(
+    any_transport: str, server: FaultServer
+) -> None:
+    server.default = Reply(delay=1.0)
+    results = Driver(any_transport, server, timeout=0.3, retries=3).run([channels])
+    check_ambiguous(results[0])
+    server.wait_idle(5)
+    assert len(server.requests) == 1
+
+
+def test_429_honours_retry_after(any_transport: str, server: FaultServer) -> None:
+    server.script(Reply(429, b"{}", headers={"Retry-After": "0.4"}))
+    assert Driver(any_transport, server, retries=2).run([channels]) == [{}]
+    first, second = server.requests
+    assert second.t - first.t >= 0.35
+
+
+def test_503_is_retried_up_to_the_count_then_raised(
+    any_transport: str, server: FaultServer
+) -> None:
+    server.default = Reply(503, b"busy")
+    results = Driver(
+        any_transport, server, retries=urllib3.Retry(total=2, backoff_factor=0.01)
+    ).run([channels])
+    assert isinstance(results[0], errors.PusherBadStatus) and results[0].status == 503
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+def test_client_errors_are_never_retried(
+    any_transport: str, server: FaultServer, status: int
+) -> None:
+    server.default = Reply(status, b"no", headers={"Retry-After": "0"})
+    results = Driver(any_transport, server, retries=3, at_least_once=True).run([channels])
+    assert isinstance(results[0], errors.PusherError) and results[0].status == status
+    assert len(server.requests) == 1
+
+
+def test_connection_refused_is_retried_and_not_ambiguous(any_transport: str) -> None:
+    with FaultServer() as gone:
+        pass  # its port is now closed
+    started = time.monotonic()
+    results = Driver(any_transport, gone, retries=urllib3.Retry(total=2, backoff_factor=0.1)).run(
+        [channels]
+    )
+    assert isinstance(results[0], errors.PusherTransportError)
+    assert results[0].ambiguous is False
+    assert time.monotonic() - started >= 0.1  # two backoffs: 0.05..0.1 then 0.1..0.2
+
+
+def test_idle_connection_closed_before_the_write_is_not_used(
+    transport: str, server: FaultServer
+) -> None:
+    """The server closes (unannounced) after each answer; the caller is slow: the closed
+    connection is seen before writing, and each request is received once."""
+    server.default = Reply(after="close")
+    driver = Driver(transport, server)
+    assert driver.run([channels, channels, channels], busy=0.1) == [{}, {}, {}]
+    assert len(server.requests) == 3
+    assert len({r.conn for r in server.requests}) == 3
+
+
+def test_failed_write_on_a_kept_alive_connection_is_resent_silently(
+    transport: str, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle check is disabled so that the write itself meets the reset connection:
+    writing failed, so the request was not processed and goes once more, unasked."""
+    from pusher_fast import _asynchttp, _fasthttp
+
+    module = _fasthttp if transport == "sync" else _asynchttp
+    monkeypatch.setattr(module._Connection, "dropped", lambda self: False)
+    server.default = Reply(after="reset")
+    driver = Driver(transport, server)
+    assert driver.run([channels, channels], busy=0.2) == [{}, {}]
+    assert len(server.requests) == 2
+    assert driver.client.http.stale_resends == 1
+
+
+def test_retries_do_not_change_the_transport(server: FaultServer) -> None:
+    from pusher_fast._asynchttp import AsyncHTTPBackend
+    from pusher_fast._fasthttp import HTTPClientBackend
+
+    kwargs = server.client_kwargs(retries=3, at_least_once=True)
+    assert type(pusher_fast.Pusher(**kwargs).http) is HTTPClientBackend
+    assert type(AsyncPusher(**kwargs).http) is AsyncHTTPBackend
+
+
+def test_at_least_once_must_be_a_bool(server: FaultServer) -> None:
+    with pytest.raises(TypeError, match="at_least_once"):
+        pusher_fast.Pusher(**server.client_kwargs(at_least_once="yes"))
+
+
+# -- the bulk senders: at-least-once by default, ambiguous outcomes counted apart ------------
+
+
+def bulk_send(kind: str, server: FaultServer, n: int = 5, **options: Any) -> Any:
+    kwargs = server.client_kwargs(timeout=options.pop("timeout", 2))
+    options = {"concurrency": 1, "backoff_base": 0.01, "backoff_max": 0.05, **options}
+    if kind == "sync":
+        client = pusher_fast.Pusher(**kwargs)
+        with client.bulk(**options) as sender:
+            for i in range(n):
+                sender.add("c", "e", {"seq": i})
+        return sender.report
+
+    async def main() -> Any:
+        async with AsyncPusher(**kwargs) as client:
+            async with client.bulk(**options) as sender:
+                for i in range(n):
+                    await sender.add("c", "e", {"seq": i})
+            return sender.report
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("fault", [Close(), Reset()], ids=["close", "reset"])
+def test_bulk_retries_an_ambiguous_outcome_by_default(
+    transport: str, server: FaultServer, fault: Any
+) -> None:
+    server.script(fault)
+    report = bulk_send(transport, server, retries=2)
+    assert report.ok and report.delivered == 5
+    assert report.ambiguous == 1 and report.retries == 1
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("fault", [Close(), Reset()], ids=["close", "reset"])
+def test_bulk_without_at_least_once_reports_ambiguous_failures(
+    transport: str, server: FaultServer, fault: Any
+) -> None:
+    server.script(fault)
+    report = bulk_send(transport, server, retries=2, at_least_once=False)
+    assert report.delivered == 0 and len(report.failed) == 5
+    assert all(f.ambiguous and f.attempts == 1 for f in report.failed)
+    assert report.ambiguous == 1 and report.retries == 0
+    assert len(server.requests) == 1  # received once, never resent
+    assert report.as_dict()["ambiguous"] == 1
+
+
+def test_bulk_failures_that_are_not_ambiguous_say_so(transport: str, server: FaultServer) -> None:
+    server.default = Reply(503, b"busy")
+    report = bulk_send(transport, server, retries=1, at_least_once=False)
+    assert len(report.failed) == 5 and not any(f.ambiguous for f in report.failed)
+    assert report.ambiguous == 0 and len(server.requests) == 2
