@@ -91,6 +91,7 @@ _CLOSED_WHILE_SENDING = (
 
 
 _READ_BUFFER = 65536
+_monotonic = time.monotonic
 _HAS_POLL = hasattr(select, "poll")
 _OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries", "at_least_once"))
 
@@ -234,7 +235,7 @@ class HTTPClientBackend:
         data = self._encoder.encode(request)
         # One deadline for the whole request: connecting, sending and the complete answer
         # (a server dripping bytes cannot stretch it, as a per-read timeout would let it).
-        deadline = time.monotonic() + self.timeout
+        deadline = _monotonic() + self.timeout
         conn = self._checkout(request, deadline)
         try:
             return self._exchange(conn, data, request, deadline)
@@ -253,8 +254,11 @@ class HTTPClientBackend:
         send_error: OSError | None = None
         written = False
         try:
+            left = _remaining(deadline)
             try:
-                sock.settimeout(_remaining(deadline))
+                current = sock.gettimeout()
+                if current is None or abs(current - left) > 0.005:  # else: as good, no syscall
+                    sock.settimeout(left)
                 sock.sendall(data)  # the socket timeout bounds the whole sendall
                 written = True
             except _CLOSED_WHILE_SENDING as exc:
@@ -262,11 +266,15 @@ class HTTPClientBackend:
                 # read): look for that answer before calling it a failure.
                 send_error = exc
             recv = sock.recv
-            settimeout = sock.settimeout
+            # The socket's timeout is what was left before sending: set it again (a system
+            # call) only if sending took a noticeable part of it, and before later reads.
+            reset = deadline - _monotonic() < left - 0.005
             while True:
                 try:
-                    settimeout(_remaining(deadline))
+                    if reset:
+                        sock.settimeout(_remaining(deadline))
                     chunk = recv(_READ_BUFFER)
+                    reset = True
                 except _NO_ANSWER:
                     if send_error is not None and not reader.started:
                         raise send_error from None
@@ -346,7 +354,7 @@ class HTTPClientBackend:
 
 def _remaining(deadline: float) -> float:
     """Seconds left before ``deadline``; past it, the request has timed out."""
-    left = deadline - time.monotonic()
+    left = deadline - _monotonic()
     if left <= 0:
         raise TimeoutError("timed out: the request's deadline passed")
     return left
