@@ -338,3 +338,42 @@ def test_bulk_failures_that_are_not_ambiguous_say_so(transport: str, server: Fau
     report = bulk_send(transport, server, retries=1, at_least_once=False)
     assert len(report.failed) == 5 and not any(f.ambiguous for f in report.failed)
     assert report.ambiguous == 0 and len(server.requests) == 2
+
+
+# -- the policy object ---------------------------------------------------------------------------
+
+
+def test_policy_from_a_count_and_from_a_urllib3_retry() -> None:
+    from pusher_fast._transport import RETRY_STATUSES, make_policy
+
+    assert make_policy(None).total == 0 and make_policy(True).total == 3
+    policy = make_policy(4, at_least_once=True)
+    assert policy.total == 4 and policy.at_least_once and policy.status_forcelist == RETRY_STATUSES
+    retry = urllib3.Retry(
+        total=2, backoff_factor=0.5, status_forcelist=[502], respect_retry_after_header=False
+    )
+    policy = make_policy(retry)
+    assert (policy.total, policy.backoff_factor, policy.status_forcelist) == (2, 0.5, {502})
+    assert policy.respect_retry_after is False and policy.at_least_once is False
+    assert 408 in RETRY_STATUSES and 501 not in RETRY_STATUSES
+
+
+def test_policy_decisions() -> None:
+    from email.utils import formatdate
+
+    from pusher_fast._transport import RETRY_AFTER_MAX, DeliveryPolicy
+
+    policy = DeliveryPolicy(total=2, backoff_factor=0.2, backoff_max=0.3)
+    assert policy.retry_status(1, 503, {}) is not None
+    assert policy.retry_status(3, 503, {}) is None  # no attempts left
+    assert policy.retry_status(1, 400, {"Retry-After": "0"}) is None
+    assert policy.retry_status(1, 429, {"Retry-After": "1.5"}) == 1.5
+    later = formatdate(time.time() + 3, usegmt=True)
+    assert 1.0 <= (policy.retry_status(1, 429, {"Retry-After": later}) or 0) <= 3.5
+    too_long = {"Retry-After": str(RETRY_AFTER_MAX + 1)}
+    assert policy.retry_status(1, 429, too_long) is None  # not waited for: raised as it is
+    assert all(0.1 <= policy.backoff(1) <= 0.2 for _ in range(50))
+    assert all(0.15 <= policy.backoff(5) <= 0.3 for _ in range(50))  # capped, jittered
+    assert policy.retry_error(1, ambiguous=False) is not None
+    assert policy.retry_error(1, ambiguous=True) is None
+    assert DeliveryPolicy(total=1, at_least_once=True).retry_error(1, ambiguous=True) is not None
