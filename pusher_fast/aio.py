@@ -31,6 +31,7 @@ from .bulk import (
     backoff_delay,
     classify,
     error_outcome,
+    one_attempt,
 )
 from .client import Pusher
 from .errors import PusherError
@@ -294,7 +295,7 @@ class AsyncBulkSender(_BulkBase):
         request = self._encoder.request(items)
         http = self.client.http
         try:
-            send_once = getattr(http, "send_once", None)  # one attempt: the retries are ours
+            send_once = one_attempt(http)  # one attempt: the retries are ours
             if send_once is not None:
                 status, body, headers = await send_once(request)
                 return classify(status, body, headers)

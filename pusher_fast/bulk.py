@@ -669,7 +669,7 @@ class BulkSender(_BulkBase):
         request = self._encoder.request(items)
         http = self.client.http
         try:
-            send_once = getattr(http, "send_once", None)  # one attempt: the retries are ours
+            send_once = one_attempt(http)  # one attempt: the retries are ours
             if send_once is not None:
                 status, body, headers = send_once(request)
                 return classify(status, body, headers)
@@ -680,6 +680,16 @@ class BulkSender(_BulkBase):
             return Outcome(True, 200, "", False)
         except PusherError as exc:
             return error_outcome(exc)
+
+
+def one_attempt(http: Any) -> Any:
+    """The backend's ``send_once`` (one attempt, without the client's ``retries=``), unless
+    a subclass overrides ``send_raw`` below it: then None (its ``send_raw`` is what it wants
+    called)."""
+    for klass in type(http).__mro__:
+        if "send_raw" in vars(klass):
+            return getattr(http, "send_once", None) if "send_once" in vars(klass) else None
+    return None
 
 
 def error_outcome(exc: PusherError) -> Outcome:

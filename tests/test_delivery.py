@@ -377,3 +377,24 @@ def test_policy_decisions() -> None:
     assert policy.retry_error(1, ambiguous=False) is not None
     assert policy.retry_error(1, ambiguous=True) is None
     assert DeliveryPolicy(total=1, at_least_once=True).retry_error(1, ambiguous=True) is not None
+
+
+def test_bulk_calls_a_subclass_send_raw_override(server: FaultServer) -> None:
+    """The bulk sender makes single attempts through send_once, but a backend subclass that
+    overrides send_raw (to gate or instrument requests) still sees every request."""
+    from pusher_fast._fasthttp import HTTPClientBackend
+
+    calls: list[Any] = []
+
+    class Counting(HTTPClientBackend):
+        def send_raw(self, request: Any) -> Any:
+            calls.append(request)
+            return super().send_raw(request)
+
+    client = pusher_fast.Pusher(**server.client_kwargs(backend=Counting, retries=2))
+    server.script(Reply(503))
+    with client.bulk(concurrency=1, retries=3, backoff_base=0.01) as sender:
+        for i in range(5):
+            sender.add("c", "e", {"seq": i})
+    assert sender.report.ok and len(calls) == 1  # the client's retries= ran inside send_raw
+    assert len(server.requests) == 2
