@@ -398,3 +398,18 @@ def test_bulk_calls_a_subclass_send_raw_override(server: FaultServer) -> None:
             sender.add("c", "e", {"seq": i})
     assert sender.report.ok and len(calls) == 1  # the client's retries= ran inside send_raw
     assert len(server.requests) == 2
+
+
+# -- item 7 on the wire: answers whose lines end in a bare LF ------------------------------------
+
+
+def test_bare_lf_answers_are_read_by_our_transports(transport: str, mini: Any) -> None:
+    """As HTTP mocking libraries (httpretty) write them; kept-alive connections still reused."""
+    mini.always(
+        b'HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: 15\n\n{"channels":{}}'
+    )
+    fake = FaultServer.__new__(FaultServer)  # only client_kwargs() is used: point it at mini
+    fake.host, fake.port = "127.0.0.1", mini.port
+    results = Driver(transport, fake).run([channels, channels])
+    assert results == [{"channels": {}}, {"channels": {}}]
+    assert len(mini.requests) == 2 and mini.connections == 1
