@@ -75,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.generation = 0
         self.sock: Any = None
         self.fd = -1
+        self.poller: Any = None
         #: The deadline of the request this connection was opened for (None once taken).
         self.deadline: Optional[float] = None
         #: Whether the current request was handed whole to the kernel (it may be processed).
@@ -92,6 +93,9 @@ class _Connection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
         if self.sock is not None:
             self.fd = self.sock.fileno()
+            if hasattr(select, "poll"):  # select() cannot take descriptors >= FD_SETSIZE
+                self.poller = select.poll()
+                self.poller.register(self.fd, select.POLLIN)
 
     def pause_writing(self) -> None:
         pass  # the request is still in the buffer: ``written`` stays False
@@ -189,6 +193,8 @@ class _Connection(asyncio.Protocol):
         if self.fd < 0:
             return False
         try:
+            if self.poller is not None:
+                return bool(self.poller.poll(0))
             return bool(select.select([self.fd], [], [], 0)[0])
         except (OSError, ValueError):
             return True
