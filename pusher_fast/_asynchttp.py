@@ -332,7 +332,7 @@ class AsyncHTTPBackend:
         except (OSError, ProtocolError) as exc:
             # Fully written, or answered in part: it may have been processed.
             ambiguous = conn.written or conn.answered
-            if not ambiguous and reused:
+            if not ambiguous and reused and not isinstance(exc, TimeoutError):
                 raise _NotWritten from exc  # a stale kept-alive connection: send once more
             raise self._error(request, exc, ambiguous) from exc
         finally:

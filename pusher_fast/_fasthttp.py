@@ -90,6 +90,8 @@ _CLOSED_WHILE_SENDING = (
 )
 
 
+# socket.timeout is TimeoutError from Python 3.10 only.
+_TIMEOUTS = (TimeoutError, socket.timeout)
 _READ_BUFFER = 65536
 _monotonic = time.monotonic
 _HAS_POLL = hasattr(select, "poll")
@@ -292,7 +294,7 @@ class HTTPClientBackend:
             # Fully written (into the kernel: the server may have read it) or answered in
             # part: it may have been processed.  Otherwise it surely was not.
             ambiguous = written or reader.started
-            if not ambiguous and conn.served:
+            if not ambiguous and conn.served and not isinstance(exc, _TIMEOUTS):
                 raise _NotWritten from exc  # a stale kept-alive connection: send once more
             raise self._error(request, exc, ambiguous) from exc
         conn.served += 1
