@@ -20,6 +20,8 @@
 ``pool_manager=``.  TLS is verified against the system's CA store (``ca_certs=`` for another
 bundle).  Proxies come from the standard environment variables (``https_proxy``,
 ``http_proxy``, ``no_proxy``).  urllib3's own retries are off: the policy above applies.
+``client.timeout`` bounds connecting and reading the head (urllib3's ``Timeout(total=)``,
+per read for the head) and the whole body (each read gets the time left).
 """
 
 from __future__ import annotations
