@@ -237,7 +237,12 @@ class _LineSender(BulkSender):
         self._forget(items)
 
     def _fail(
-        self, items: list[Any], reason: str, status: int | None = None, attempts: int = 0
+        self,
+        items: list[Any],
+        reason: str,
+        status: int | None = None,
+        attempts: int = 0,
+        ambiguous: bool = False,
     ) -> None:
         with self._track:
             records = [
@@ -245,7 +250,7 @@ class _LineSender(BulkSender):
                 for item in items
             ]
             self.failures.extend(records)
-        super()._fail(items, reason, status, attempts)
+        super()._fail(items, reason, status, attempts, ambiguous)
         self._forget(items)
 
 

@@ -10,15 +10,20 @@ request it costs a few tens of µs of CPU where aiohttp's client takes a few hun
   once (default 100); a request that finds them all busy waits for one (first come, first
   served).  Idle connections are reused newest first.  A pool made in one event loop is not
   used from another (``asyncio.run`` twice, say): the new loop starts a new pool.
-- **Timeout.** ``client.timeout`` seconds for connecting, and the same for the whole answer
-  to arrive after the request is written.  A timeout raises ``PusherTransportError`` and
+- **Timeout.** ``client.timeout`` seconds is one deadline for the whole request: connecting
+  (and the TLS handshake), writing and the complete answer (the wait for a free connection
+  when ``limit`` are busy is not counted).  A timeout raises ``PusherTransportError`` and
   closes the connection.
-- **Failures.** Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
-  malformed answer) raises ``PusherTransportError`` and the connection is dropped.  A
-  kept-alive connection that the server closed while idle is dropped before reuse; when the
-  close races a request (the server closes before any byte of answer, on a connection that
-  already served one), the request is sent once more on a new connection and
-  ``stale_resends`` counts it.  Nothing else is ever sent twice.
+- **Failures and delivery policy** (``pusher_fast._transport``, the same as the sync
+  client's).  Whatever prevents a complete answer (refused, reset, timeout, TLS failure, a
+  malformed answer) raises ``PusherTransportError`` (``ambiguous`` when the request was
+  fully written: it may have been processed) and the connection is dropped.  A
+  kept-alive connection on which anything arrived while idle (EOF, or bytes: an unsolicited
+  answer, a 408 before closing) is dropped before reuse, including bytes still unread in the
+  socket because the caller kept the event loop busy.  When a kept-alive connection fails
+  before the request was fully written, it surely was not processed: it is sent once more
+  on a new connection (``stale_resends`` counts it).  A request fully written is sent again
+  only under ``retries=`` with ``at_least_once=True``.
 - **Cancellation.** A request whose task is cancelled has its connection closed (its
   answer could otherwise be read as the next request's).
 - **TLS.** ``ssl.create_default_context()`` (certificates and host names verified, the
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
@@ -39,6 +45,7 @@ from ._fasthttp import make_ssl_context
 from ._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
 from ._options import CertArg, ProxiesArg, VerifyArg, select_proxy
 from ._request import Request, process_response
+from ._transport import RetriesArg, async_send_with_policy, make_policy
 from .errors import PusherTransportError
 
 if TYPE_CHECKING:
@@ -53,8 +60,8 @@ class _Closed(ConnectionResetError):
 _RESET = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 
 
-class _StaleConnection(Exception):
-    """Internal: a reused connection was found closed before any answer."""
+class _NotWritten(Exception):
+    """Internal: a kept-alive connection was closed before the request was fully written."""
 
 
 class _Connection(asyncio.Protocol):
@@ -68,16 +75,41 @@ class _Connection(asyncio.Protocol):
         self.served = 0
         self.generation = 0
         self.sock: Any = None
+        self.fd = -1
+        self.poller: Any = None
+        #: The deadline of the request this connection was opened for (None once taken).
+        self.deadline: Optional[float] = None
+        #: Whether the current request was handed whole to the kernel (it may be processed).
+        self.written = False
+        #: Whether any byte of the current (or last) request's answer arrived.
+        self.answered = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.sock = transport.get_extra_info("socket")
+        # Told (pause_writing / resume_writing) whenever bytes wait in the transport's
+        # buffer and when it empties: that is when a request is fully written.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
+        if self.sock is not None:
+            self.fd = self.sock.fileno()
+            if hasattr(select, "poll"):  # select() cannot take descriptors >= FD_SETSIZE
+                self.poller = select.poll()
+                self.poller.register(self.fd, select.POLLIN)
+
+    def pause_writing(self) -> None:
+        pass  # the request is still in the buffer: ``written`` stays False
+
+    def resume_writing(self) -> None:
+        if self.reader is not None:
+            self.written = True
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
-        if reader is None:  # bytes nobody asked for: the connection cannot be trusted
+        if reader is None or reader.complete:
+            # Bytes nobody asked for (an unsolicited answer, a 408 before closing): they
+            # must never be read as the next request's answer, so the connection goes.
             self.close()
             return
         try:
@@ -135,11 +167,16 @@ class _Connection(asyncio.Protocol):
         reader = self.reader = ResponseReader()
         waiter = self.waiter = loop.create_future()
         timer = loop.call_later(timeout, self._timed_out)
+        self.written = False
         try:
             transport.write(data)
+            # Written unless the write failed (the transport is closing) or bytes wait
+            # in its buffer (then resume_writing says when they are gone).
+            self.written = not transport.is_closing() and not transport.get_write_buffer_size()
             await waiter
         finally:
             timer.cancel()
+            self.answered = reader.started
             self.reader = None
             self.waiter = None
             if not reader.complete:  # failed or cancelled: its answer must not be read later
@@ -148,6 +185,20 @@ class _Connection(asyncio.Protocol):
         if not reader.keep_alive:
             self.close()
         return reader
+
+    def dropped(self) -> bool:
+        """True when the idle connection is unusable: closed, or bytes (or EOF) wait on its
+        socket that the event loop has not delivered yet (the caller kept the loop busy)."""
+        if self.closed:
+            return True
+        if self.fd < 0:
+            return False
+        try:
+            if self.poller is not None:
+                return bool(self.poller.poll(0))
+            return bool(select.select([self.fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def close(self) -> None:
         self.closed = True
@@ -168,7 +219,8 @@ class AsyncHTTPBackend:
     """Sends requests over a pool of keep-alive asyncio connections (see the module doc).
 
     Options: ``limit`` (connections open at once, default 100), ``ca_certs`` (a CA bundle
-    to verify the server with instead of the system store).
+    to verify the server with instead of the system store), ``retries`` and
+    ``at_least_once`` (the delivery policy, as for the sync client).
     """
 
     def __init__(
@@ -177,7 +229,8 @@ class AsyncHTTPBackend:
         *,
         limit: int = 100,
         ca_certs: Optional[str] = None,
-        retries: object = None,
+        retries: RetriesArg = None,
+        at_least_once: bool = False,
         verify: VerifyArg = True,
         cert: CertArg = None,
         proxies: ProxiesArg = None,
@@ -189,11 +242,7 @@ class AsyncHTTPBackend:
                 "AsyncHTTPBackend does not speak to proxies: use AsyncIOBackend "
                 "(default_async_backend picks it when a proxy applies)"
             )
-        if retries:
-            raise TypeError(
-                "AsyncHTTPBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
-                "which retries with backoff and accounts for every event"
-            )
+        self.policy = make_policy(retries, at_least_once)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValueError(f"limit should be a positive int, got {limit!r}")
         self.client = client
@@ -224,11 +273,21 @@ class AsyncHTTPBackend:
 
     async def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        reader = await self._send(request)
-        return process_response(reader.status, reader.body)
+        if not self.policy.total:
+            reader = await self._send(request)
+            return process_response(reader.status, reader.body)
+        status, body, _ = await async_send_with_policy(self.policy, self.send_once, request)
+        return process_response(status, body)
 
     async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return await self.send_once(request)
+        return await async_send_with_policy(self.policy, self.send_once, request)
+
+    async def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         reader = await self._send(request)
         return reader.status, reader.body, reader.headers
 
@@ -256,31 +315,46 @@ class AsyncHTTPBackend:
     async def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
         self._check_loop()
+        loop = asyncio.get_running_loop()
+        # One deadline for connecting, writing and the complete answer (waiting for a pool
+        # slot is not counted: no byte has left then).
         conn = await self._checkout(request)
+        deadline, conn.deadline = conn.deadline, None
+        if deadline is None:  # a kept-alive connection: the request starts now
+            deadline = loop.time() + self.timeout
         try:
-            return await self._exchange(conn, data, request)
-        except _StaleConnection:
+            return await self._exchange(conn, data, request, deadline)
+        except _NotWritten:
             pass
         self.stale_resends += 1
-        conn = await self._checkout(request, fresh=True)
-        return await self._exchange(conn, data, request)  # fresh: never _StaleConnection
+        conn = await self._checkout(request, fresh=True, deadline=deadline)
+        return await self._exchange(conn, data, request, deadline)  # fresh: never stale
 
-    async def _exchange(self, conn: _Connection, data: bytes, request: Request) -> ResponseReader:
+    async def _exchange(
+        self, conn: _Connection, data: bytes, request: Request, deadline: float
+    ) -> ResponseReader:
         reused = conn.served > 0
+        conn.written = conn.answered = False
         try:
-            return await conn.exchange(data, self.timeout)
-        except _Closed as exc:
-            if reused:
-                raise _StaleConnection from exc
-            raise self._error(request, exc) from exc
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("timed out: the request's deadline passed")
+            return await conn.exchange(data, left)
         except (OSError, ProtocolError) as exc:
-            raise self._error(request, exc) from exc
+            # Fully written, or answered in part: it may have been processed.
+            ambiguous = conn.written or conn.answered
+            if not ambiguous and reused and not isinstance(exc, TimeoutError):
+                raise _NotWritten from exc  # a stale kept-alive connection: send once more
+            raise self._error(request, exc, ambiguous) from exc
         finally:
             self._release(conn)
 
-    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+    def _error(
+        self, request: Request, exc: BaseException, ambiguous: bool = False
+    ) -> PusherTransportError:
         return PusherTransportError(
-            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}",
+            ambiguous=ambiguous,
         )
 
     # -- the pool ----------------------------------------------------------------------------
@@ -297,7 +371,9 @@ class AsyncHTTPBackend:
             self._generation += 1
             self._loop = loop
 
-    async def _checkout(self, request: Request, fresh: bool = False) -> _Connection:
+    async def _checkout(
+        self, request: Request, fresh: bool = False, deadline: Optional[float] = None
+    ) -> _Connection:
         """A connection for one request: an idle one (unless ``fresh``), a new one while
         fewer than ``limit`` are open, else the first one to come back (first come, first
         served: a released connection, or the slot of a closed one, is handed to the
@@ -305,12 +381,13 @@ class AsyncHTTPBackend:
         idle = self._idle
         while not fresh and idle:
             conn = idle.pop()
-            if not conn.closed:
+            if not conn.dropped():
                 return conn
+            conn.close()
             self._open -= 1
         if self._open < self.limit and not self._waiting:
             self._open += 1
-            return await self._connect_counted(request)
+            return await self._connect_counted(request, deadline)
         waiter: asyncio.Future[Optional[_Connection]] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
@@ -325,24 +402,28 @@ class AsyncHTTPBackend:
                     self._wake()
             raise
         if handed_to_us is None:
-            return await self._connect_counted(request)  # a slot was reserved for us
-        if fresh or handed_to_us.closed:
+            return await self._connect_counted(request, deadline)  # a slot was reserved for us
+        if fresh or handed_to_us.dropped():
             handed_to_us.close()  # its slot is ours: open a new connection in it
-            return await self._connect_counted(request)
+            return await self._connect_counted(request, deadline)
         return handed_to_us
 
-    async def _connect_counted(self, request: Request) -> _Connection:
-        """Open a connection in a slot already counted in ``_open``."""
+    async def _connect_counted(self, request: Request, deadline: Optional[float]) -> _Connection:
+        """Open a connection in a slot already counted in ``_open``; the request's deadline
+        (``deadline``, or from now) goes with it."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            conn = await self._connect(request)
+            conn = await self._connect(request, deadline)
         except BaseException:
             self._open -= 1
             self._wake()
             raise
         conn.generation = self._generation
+        conn.deadline = deadline
         return conn
 
-    async def _connect(self, request: Request) -> _Connection:
+    async def _connect(self, request: Request, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         context = self.ssl_context
         try:
@@ -354,7 +435,7 @@ class AsyncHTTPBackend:
                     ssl=context,
                     server_hostname=self._host if context is not None else None,
                 ),
-                self.timeout,
+                max(0.0, deadline - loop.time()),
             )
         except (OSError, asyncio.TimeoutError) as exc:
             raise self._error(request, exc) from exc

@@ -12,20 +12,23 @@ pool (``maxsize`` idle connections are kept; more are opened when all are
 busy and closed when they come back), with TCP_NODELAY; a forked child
 process starts with an empty pool instead of sharing its parent's sockets.  HTTPS uses
 ``ssl.create_default_context()`` (certificates and host names verified, the
-system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).  The
-timeout is ``client.timeout`` seconds for connecting and for each read.
+system CA store, TLS 1.2 or later; ``ca_certs=`` for another bundle).
+``client.timeout`` is one deadline for the whole request: connecting, the TLS
+handshake, sending and reading the complete answer (each socket operation
+gets the time left), so a server dripping bytes cannot stretch it.
 
 A request that got no answer (refused, reset, timed out, TLS failure) raises
-``PusherTransportError``; the connection it used is discarded.  There are no
-retries, with one exception.  A kept-alive connection can be closed by the
-server while it sits idle (idle timeouts; soketi closes after every answer).
-An idle connection is polled before reuse and dropped if the server closed it;
-when the close races the request anyway, the request fails before any byte of
-answer arrives.  When that happens on a connection that already served a
-request, the request is sent once more on a new connection (the server closed
-before reading it, so it was not processed) and ``stale_resends`` counts it.
-A fresh connection is never resent on, nor is a request after a timeout or
-after part of an answer arrived.
+``PusherTransportError``; the connection it used is discarded.  What is sent
+again follows the delivery policy (``pusher_fast._transport``): an idle
+connection is polled before reuse and dropped if the server closed it (or sent
+anything); when writing the request on a kept-alive connection fails, the
+request was surely not processed and goes once more on a new connection
+(``stale_resends`` counts it).  A request fully written and then met by a
+close, a reset or a timeout may have been processed: it raises
+``PusherTransportError`` with ``ambiguous=True``, and is retried only under
+``retries=`` with ``at_least_once=True``.  ``retries=`` retries 408, 429 and
+the transient 5xx (honouring ``Retry-After``) and failures before the request
+was written, with capped, jittered backoff.
 
 Which transport a client gets: :func:`default_backend` returns an
 ``HTTPClientBackend`` normally, and the urllib3 transport
@@ -34,10 +37,9 @@ Which transport a client gets: :func:`default_backend` returns an
 - a proxy applies (``proxies=`` as in requests, else ``https_proxy`` / ``http_proxy``
   for the client's scheme when the host is not in ``no_proxy``): this module does not
   speak to proxies;
-- ``retries=`` asks for retries (a count above 0, ``True`` or a
-  ``urllib3.Retry``): retries with backoff and ``Retry-After`` are urllib3's;
 - ``pool_manager=`` is given.
 
+``retries=`` does not change the transport: both follow the same delivery policy.
 Both take requests' ``verify`` (``False`` warns), ``cert`` and ``proxies``
 (:mod:`pusher_fast._options`); any other unknown keyword is a ``TypeError``.
 
@@ -54,6 +56,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
@@ -74,7 +77,13 @@ from ._options import (
     ssl_context,
 )
 from ._request import Request, process_response
-from ._transport import RetriesArg, Urllib3Backend, _proxy_for, make_retry
+from ._transport import (
+    RetriesArg,
+    Urllib3Backend,
+    _proxy_for,
+    make_policy,
+    send_with_policy,
+)
 from .errors import PusherTransportError
 
 if TYPE_CHECKING:
@@ -83,10 +92,8 @@ if TYPE_CHECKING:
 #: Errors that mean "no (complete) answer": every one discards the connection.
 _NO_ANSWER = (OSError, ProtocolError)
 
-# The server closed the connection (FIN or RST) before any byte of an answer.
-# On a connection that already served a request this is a stale keep-alive
-# connection, and the request was not read: safe to send once more.
-_STALE = (
+# What sendall raises when the server closed the connection; it may still have answered.
+_CLOSED_WHILE_SENDING = (
     ConnectionResetError,
     BrokenPipeError,
     ConnectionAbortedError,
@@ -94,18 +101,21 @@ _STALE = (
     ssl.SSLZeroReturnError,
 )
 
-# What sendall raises when the server closed the connection; it may still have answered.
-_CLOSED_WHILE_SENDING = _STALE
 
+# socket.timeout is TimeoutError from Python 3.10 only.
+_TIMEOUTS = (TimeoutError, socket.timeout)
 _READ_BUFFER = 65536
+_monotonic = time.monotonic
 _HAS_POLL = hasattr(select, "poll")
-_OWN_OPTIONS = frozenset(("maxsize", "ca_certs", "retries", "verify", "cert", "proxies"))
+_OWN_OPTIONS = frozenset(
+    ("maxsize", "ca_certs", "retries", "at_least_once", "verify", "cert", "proxies")
+)
 #: The keywords ``Pusher(...)`` takes for its default transport.
 ACCEPTED_OPTIONS = _OWN_OPTIONS | {"pool_manager"}
 
 
-class _StaleConnection(Exception):
-    """Internal: a reused connection was found closed before any answer."""
+class _NotWritten(Exception):
+    """Internal: writing the request on a kept-alive connection failed (not processed)."""
 
 
 class _Closed(ConnectionResetError):
@@ -153,10 +163,10 @@ class HTTPClientBackend:
 
     Options: ``maxsize`` (idle connections kept, default 10), ``ca_certs`` (a
     CA bundle to verify the server with instead of the system store), requests'
-    ``verify`` and ``cert`` (:mod:`pusher_fast._options`), and ``proxies`` as long
-    as none applies to the client's host.
-    ``retries`` may only be off (``None``, ``False``, ``0``): use
-    :func:`default_backend` to get urllib3's retries.  Proxies are not used:
+    ``verify`` and ``cert`` (:mod:`pusher_fast._options`), ``proxies`` as long
+    as none applies to the client's host, ``retries`` and ``at_least_once`` (the
+    delivery policy: see the module docstring and
+    :func:`~pusher_fast._transport.make_policy`).  Proxies are not used:
     :func:`default_backend` picks the urllib3 transport when one applies.
     """
 
@@ -170,6 +180,7 @@ class HTTPClientBackend:
         verify: VerifyArg = True,
         cert: CertArg = None,
         proxies: ProxiesArg = None,
+        at_least_once: bool = False,
         **options: Any,
     ) -> None:
         # The environment's proxies are default_backend's business; explicit ones here
@@ -184,11 +195,7 @@ class HTTPClientBackend:
                 f"HTTPClientBackend does not take {', '.join(sorted(options))}: "
                 "those are urllib3 options (Urllib3Backend; default_backend picks it for them)"
             )
-        if make_retry(retries) is not False:
-            raise ValueError(
-                "HTTPClientBackend does not retry: use Urllib3Backend (default_backend "
-                "picks it when retries= is given)"
-            )
+        self.policy = make_policy(retries, at_least_once)
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise ValueError(f"maxsize should be a positive int, got {maxsize!r}")
         self.client = client
@@ -216,11 +223,21 @@ class HTTPClientBackend:
 
     def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        reader = self._send(request)
-        return process_response(reader.status, reader.body)
+        if not self.policy.total:
+            reader = self._send(request)
+            return process_response(reader.status, reader.body)
+        status, body, _ = send_with_policy(self.policy, self.send_once, request)
+        return process_response(status, body)
 
     def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return self.send_once(request)
+        return send_with_policy(self.policy, self.send_once, request)
+
+    def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         reader = self._send(request)
         return reader.status, reader.body, reader.headers
 
@@ -257,31 +274,48 @@ class HTTPClientBackend:
 
     def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
-        conn = self._checkout(request)
+        # One deadline for the whole request: connecting, sending and the complete answer
+        # (a server dripping bytes cannot stretch it, as a per-read timeout would let it).
+        deadline = _monotonic() + self.timeout
+        conn = self._checkout(request, deadline)
         try:
-            return self._exchange(conn, data, request)
-        except _StaleConnection:
+            return self._exchange(conn, data, request, deadline)
+        except _NotWritten:
             pass
         with self._lock:
             self.stale_resends += 1
-        conn = self._open(request)
-        return self._exchange(conn, data, request)  # fresh: never raises _StaleConnection
+        conn = self._open(request, deadline)
+        return self._exchange(conn, data, request, deadline)  # fresh: never _NotWritten
 
-    def _exchange(self, conn: _Connection, data: bytes, request: Request) -> ResponseReader:
+    def _exchange(
+        self, conn: _Connection, data: bytes, request: Request, deadline: float
+    ) -> ResponseReader:
         sock = conn.sock
         reader = ResponseReader()
         send_error: OSError | None = None
+        written = False
         try:
+            left = _remaining(deadline)
             try:
-                sock.sendall(data)
+                current = sock.gettimeout()
+                if current is None or abs(current - left) > 0.005:  # else: as good, no syscall
+                    sock.settimeout(left)
+                sock.sendall(data)  # the socket timeout bounds the whole sendall
+                written = True
             except _CLOSED_WHILE_SENDING as exc:
                 # The server may have answered before closing (a 413 for a body it will not
                 # read): look for that answer before calling it a failure.
                 send_error = exc
             recv = sock.recv
+            # The socket's timeout is what was left before sending: set it again (a system
+            # call) only if sending took a noticeable part of it, and before later reads.
+            reset = deadline - _monotonic() < left - 0.005
             while True:
                 try:
+                    if reset:
+                        sock.settimeout(_remaining(deadline))
                     chunk = recv(_READ_BUFFER)
+                    reset = True
                 except _NO_ANSWER:
                     if send_error is not None and not reader.started:
                         raise send_error from None
@@ -296,9 +330,12 @@ class HTTPClientBackend:
             conn.close()
             if not isinstance(exc, _NO_ANSWER):
                 raise
-            if conn.served and not reader.started and isinstance(exc, _STALE):
-                raise _StaleConnection from exc
-            raise self._error(request, exc) from exc
+            # Fully written (into the kernel: the server may have read it) or answered in
+            # part: it may have been processed.  Otherwise it surely was not.
+            ambiguous = written or reader.started
+            if not ambiguous and conn.served and not isinstance(exc, _TIMEOUTS):
+                raise _NotWritten from exc  # a stale kept-alive connection: send once more
+            raise self._error(request, exc, ambiguous) from exc
         conn.served += 1
         if send_error is not None or not reader.keep_alive:
             conn.close()
@@ -306,14 +343,17 @@ class HTTPClientBackend:
             self._checkin(conn)
         return reader
 
-    def _error(self, request: Request, exc: BaseException) -> PusherTransportError:
+    def _error(
+        self, request: Request, exc: BaseException, ambiguous: bool = False
+    ) -> PusherTransportError:
         return PusherTransportError(
-            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}"
+            f"{request.method} {self._base_url}{request.path} failed: {type(exc).__name__}: {exc}",
+            ambiguous=ambiguous,
         )
 
     # -- the pool --------------------------------------------------------------------------
 
-    def _checkout(self, request: Request) -> _Connection:
+    def _checkout(self, request: Request, deadline: float) -> _Connection:
         lock, idle = self._lock, self._idle
         while True:
             with lock:
@@ -324,7 +364,7 @@ class HTTPClientBackend:
                 conn.close()
                 continue
             return conn
-        return self._open(request)
+        return self._open(request, deadline)
 
     def _checkin(self, conn: _Connection) -> None:
         with self._lock:
@@ -333,12 +373,13 @@ class HTTPClientBackend:
                 return
         conn.close()
 
-    def _open(self, request: Request) -> _Connection:
+    def _open(self, request: Request, deadline: float) -> _Connection:
         sock: socket.socket | None = None
         try:
-            sock = socket.create_connection((self._host, self._port), self.timeout)
+            sock = socket.create_connection((self._host, self._port), _remaining(deadline))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:
+                sock.settimeout(_remaining(deadline))  # bounds the TLS handshake
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=self._host)
         except BaseException as exc:
             if sock is not None:
@@ -350,6 +391,14 @@ class HTTPClientBackend:
             self.connections_opened += 1
             generation = self._generation
         return _Connection(sock, generation)
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; past it, the request has timed out."""
+    left = deadline - _monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out: the request's deadline passed")
+    return left
 
 
 # Every live backend, so that a forked child can drop the connections it inherited.
@@ -370,14 +419,14 @@ Backend = Union[HTTPClientBackend, Urllib3Backend]
 def default_backend(client: Pusher, **options: Any) -> Backend:
     """The transport a client gets by default: see the module docstring.
 
-    ``HTTPClientBackend`` unless a proxy applies, ``retries=`` asks for retries,
-    or ``pool_manager=`` is given: then ``Urllib3Backend`` with the same options.
-    Any keyword other than :data:`ACCEPTED_OPTIONS` is a ``TypeError``.
+    ``HTTPClientBackend`` unless a proxy applies or ``pool_manager=`` is given:
+    then ``Urllib3Backend`` with the same options.  ``retries=`` does not change
+    the transport: both follow the same policy.  Any keyword other than
+    :data:`ACCEPTED_OPTIONS` is a ``TypeError``.
     """
     check_options(options, ACCEPTED_OPTIONS, "Pusher() (default transport)")
     wants_urllib3 = (
-        make_retry(options.get("retries")) is not False  # also validates retries=
-        or options.get("pool_manager") is not None
+        options.get("pool_manager") is not None
         or _proxy_for(client.scheme, client.host, options.get("proxies")) is not None
     )
     if wants_urllib3:

@@ -7,8 +7,10 @@ Shared by the sync transport (``_fasthttp``) and the asyncio one (``_asynchttp``
   so a trigger only adds its signed query and Content-Length.  Anything that could end or
   split the request line or a header (spaces, control characters, non-ASCII) is refused.
 - :class:`ResponseReader` reads one answer.  The parsing is httptools' (llhttp, the parser
-  of Node.js), in its strict mode: status line, headers, Content-Length (duplicates that
-  disagree are an error), chunked bodies, HTTP/1.0 and ``Connection: close``.  What this
+  of Node.js), strict but for one leniency: a status or header line may end in a bare LF
+  (as ``http.client`` and urllib3 accept; chunk-size lines still need CRLF).  Status line,
+  headers, Content-Length (duplicates that disagree are an error, and so is Content-Length
+  with Transfer-Encoding), chunked bodies, HTTP/1.0 and ``Connection: close``.  What this
   module adds: limits (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`, :data:`MAX_BODY_BYTES`),
   skipping interim ``1xx`` answers, bodies delimited by the end of the connection, and
   refusing bytes after the answer (we never pipeline, so they can only be a broken peer).
@@ -189,7 +191,11 @@ class ResponseReader:
     )
 
     def __init__(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
+        parser = self._parser = httptools.HttpResponseParser(self)
+        # A bare LF ending the status line or a header line is accepted, as http.client,
+        # urllib3 and HTTP mocking libraries do (RFC 9112, 2.2 lets a recipient); a bare
+        # CR, and every framing rule, stay strict.
+        parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
         self.status = 0
         self.fields: list[tuple[bytes, bytes]] = []
         self.keep_alive = False

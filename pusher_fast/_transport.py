@@ -1,22 +1,43 @@
-"""The default transport: one keep-alive urllib3 pool per client.
+"""The delivery policy every transport follows, and the urllib3 transport.
 
-TLS is verified against the system's CA store (urllib3's default; pass
-``ca_certs=`` for another bundle).  Proxies come from the standard environment
-variables (``https_proxy``, ``http_proxy``, ``no_proxy``).  Retries are off
-unless asked for, as in the official library; ``retries=`` takes a count or a
-``urllib3.Retry``.  The pool is thread-safe, so one client can be shared.
+**Delivery policy** (:class:`DeliveryPolicy`, made from the client's ``retries=`` and
+``at_least_once=``):
+
+- A request is sent again without being asked only when it surely was not processed: the
+  kept-alive connection it was to use was found closed before the request was written, or
+  writing it failed.  Then it goes once more on a new connection.
+- With ``retries=`` (a count, or a ``urllib3.Retry`` read as a policy: ``total``,
+  ``backoff_factor``, ``backoff_max``, ``status_forcelist``, ``respect_retry_after_header``),
+  the answers in :data:`RETRY_STATUSES` (408, 429, 500, 502, 503, 504) and connection failures
+  before the request was fully written are retried, with capped, jittered exponential
+  backoff; ``Retry-After`` (seconds or an HTTP date, up to :data:`RETRY_AFTER_MAX`) is
+  honoured.
+- An outcome that may have been processed (a read timeout, the connection lost after the
+  request was fully written, a broken answer) raises a ``PusherTransportError`` whose
+  ``ambiguous`` is True.  It is retried only with ``at_least_once=True`` (and retries left).
+
+**The urllib3 transport** (:class:`Urllib3Backend`): used for proxies and a user's
+``pool_manager=``.  TLS is verified against the system's CA store (``ca_certs=`` for another
+bundle).  Proxies come from the standard environment variables (``https_proxy``,
+``http_proxy``, ``no_proxy``).  urllib3's own retries are off: the policy above applies.
+``client.timeout`` bounds connecting and reading the head (urllib3's ``Timeout(total=)``,
+per read for the head) and the whole body (each read gets the time left).
 """
 
 from __future__ import annotations
 
-import http.client
+import asyncio
+import email.utils
+import random
 import ssl
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Union
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import urllib3
+from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
-from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from ._options import CertArg, ProxiesArg, VerifyArg, is_default_tls, select_proxy, ssl_context
@@ -28,53 +49,143 @@ if TYPE_CHECKING:
 
 RetriesArg = Union[int, Retry, None, bool]
 
-# The server closed the connection before answering: nothing was processed.
-_STALE = (
-    http.client.RemoteDisconnected,
-    ConnectionResetError,
-    BrokenPipeError,
-    ConnectionAbortedError,
-)
+#: Statuses that mean "not taken, try again later", retried under ``retries=`` by every
+#: transport and by the bulk senders: 408 (the server timed out waiting for the request),
+#: 429 (rate limited) and the transient 5xx.  Other 5xx (501, 505, ...) are permanent.
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 
-#: Statuses that mean "not processed, try again later" for a Pusher request.
-RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+#: The longest ``Retry-After`` honoured (seconds); a longer one is not waited for: the
+#: answer is returned (raised) as it is.
+RETRY_AFTER_MAX = 60.0
 
 
-class PusherRetry(Retry):
-    """urllib3's Retry, but ``Retry-After`` only makes 429 and 503 retryable
-    (urllib3 also retries 413 when it carries one; a payload too large stays so)."""
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """What a transport retries (see the module docstring); immutable, shared by threads."""
 
-    RETRY_AFTER_STATUS_CODES = frozenset((429, 503))
+    total: int = 0
+    backoff_factor: float = 0.2
+    backoff_max: float = 5.0
+    status_forcelist: frozenset[int] = RETRY_STATUSES
+    respect_retry_after: bool = True
+    at_least_once: bool = False
+
+    def retry_status(self, attempt: int, status: int, headers: Mapping[str, str]) -> float | None:
+        """Seconds to wait before retrying after answer ``status`` (None: do not retry).
+
+        ``attempt`` counts the attempts made so far (1 after the first).
+        """
+        if attempt > self.total or status not in self.status_forcelist:
+            return None
+        retry_after = retry_after_seconds(headers) if self.respect_retry_after else None
+        if retry_after is not None:
+            return retry_after if retry_after <= RETRY_AFTER_MAX else None
+        return self.backoff(attempt)
+
+    def retry_error(self, attempt: int, ambiguous: bool) -> float | None:
+        """Seconds to wait before retrying after a transport failure (None: raise it)."""
+        if attempt > self.total or (ambiguous and not self.at_least_once):
+            return None
+        return self.backoff(attempt)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff capped at ``backoff_max``, with equal jitter."""
+        ceiling = min(self.backoff_max, self.backoff_factor * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.random() * ceiling / 2
 
 
-def make_retry(retries: RetriesArg) -> Retry | bool:
-    """``urllib3.Retry`` for the client's ``retries=`` argument (``False``: none)."""
-    if retries is None or retries is False or retries == 0:
-        return False
+NO_RETRIES = DeliveryPolicy()
+
+
+def retry_after_seconds(headers: Optional[Mapping[str, str]]) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (a number or an HTTP date), or None."""
+    value = headers.get("Retry-After") if headers else None
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def make_policy(retries: RetriesArg, at_least_once: bool = False) -> DeliveryPolicy:
+    """The :class:`DeliveryPolicy` for a client's ``retries=`` and ``at_least_once=``."""
+    if not isinstance(at_least_once, bool):
+        raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
     if isinstance(retries, Retry):
-        return retries
-    if retries is True:
-        retries = 3
-    if not isinstance(retries, int) or retries < 0:
+        total = retries.total
+        if not isinstance(total, int) or isinstance(total, bool):
+            # total=None/False: urllib3 then counts per kind; take the largest count given.
+            counts = [retries.connect, retries.read, retries.status]
+            total = max([c for c in counts if type(c) is int] or [0])
+        backoff_max = getattr(retries, "backoff_max", None) or Retry.DEFAULT_BACKOFF_MAX
+        return DeliveryPolicy(
+            total=max(0, total),
+            backoff_factor=float(retries.backoff_factor),
+            backoff_max=float(backoff_max),
+            status_forcelist=frozenset(retries.status_forcelist or RETRY_STATUSES),
+            respect_retry_after=bool(retries.respect_retry_after_header),
+            at_least_once=at_least_once,
+        )
+    if retries is None or retries is False:
+        count = 0
+    elif retries is True:
+        count = 3
+    elif isinstance(retries, int) and retries >= 0:
+        count = retries
+    else:
         raise TypeError(f"retries should be a non-negative int or a urllib3.Retry, got {retries!r}")
-    return PusherRetry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        # Pusher's POSTs are retried only when the server said it did not take
-        # them (429/5xx) or the connection failed: the same as the bulk sender.
-        allowed_methods=frozenset(("GET", "POST")),
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=0.2,
-        backoff_max=5.0,
-        backoff_jitter=0.1,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-        redirect=0,
-    )
+    return DeliveryPolicy(total=count, at_least_once=at_least_once)
+
+
+def send_with_policy(
+    policy: DeliveryPolicy,
+    attempt: Callable[[Request], tuple[int, bytes, Mapping[str, str]]],
+    request: Request,
+) -> tuple[int, bytes, Mapping[str, str]]:
+    """``attempt(request)`` until ``policy`` says the outcome stands (blocking waits)."""
+    made = 0
+    while True:
+        made += 1
+        try:
+            status, body, headers = attempt(request)
+        except PusherTransportError as exc:
+            delay = policy.retry_error(made, exc.ambiguous)
+            if delay is None:
+                raise
+        else:
+            delay = policy.retry_status(made, status, headers)
+            if delay is None:
+                return status, body, headers
+        time.sleep(delay)
+
+
+async def async_send_with_policy(
+    policy: DeliveryPolicy,
+    attempt: Callable[[Request], Awaitable[tuple[int, bytes, Mapping[str, str]]]],
+    request: Request,
+) -> tuple[int, bytes, Mapping[str, str]]:
+    """:func:`send_with_policy` for coroutines."""
+    made = 0
+    while True:
+        made += 1
+        try:
+            status, body, headers = await attempt(request)
+        except PusherTransportError as exc:
+            delay = policy.retry_error(made, exc.ambiguous)
+            if delay is None:
+                raise
+        else:
+            delay = policy.retry_status(made, status, headers)
+            if delay is None:
+                return status, body, headers
+        await asyncio.sleep(delay)
 
 
 def _proxy_for(scheme: str, host: str, proxies: ProxiesArg = None) -> str | None:
@@ -86,8 +197,11 @@ class Urllib3Backend:
     """Sends requests over one ``urllib3.PoolManager`` (keep-alive, thread-safe).
 
     Options: ``pool_manager`` (inject your own), ``maxsize`` (connections kept,
-    default 10), ``retries`` (see :func:`make_retry`), ``ca_certs``, and requests'
-    ``verify``, ``cert`` and ``proxies`` (see :mod:`pusher_fast._options`).
+    default 10), ``retries`` and ``at_least_once`` (see :func:`make_policy`), ``ca_certs``,
+    and requests' ``verify``, ``cert`` and ``proxies`` (see :mod:`pusher_fast._options`).
+    urllib3 checks a kept-alive connection before reusing it (a closed one is replaced
+    before the request is written); nothing is resent after a failure unless the policy
+    says so.
     """
 
     def __init__(
@@ -97,6 +211,7 @@ class Urllib3Backend:
         pool_manager: urllib3.PoolManager | None = None,
         maxsize: int = 10,
         retries: RetriesArg = None,
+        at_least_once: bool = False,
         ca_certs: str | None = None,
         verify: VerifyArg = True,
         cert: CertArg = None,
@@ -104,8 +219,8 @@ class Urllib3Backend:
         **pool_options: Any,
     ) -> None:
         self.client = client
-        self.timeout = urllib3.Timeout(connect=client.timeout, read=client.timeout)
-        self.retries = make_retry(retries)
+        self._total = float(client.timeout)
+        self.policy = make_policy(retries, at_least_once)
         self._proxied = False
         self._owns_pool = pool_manager is None
         if pool_manager is None:
@@ -144,58 +259,84 @@ class Urllib3Backend:
         return process_response(status, body)
 
     def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError.
+        """Send and return (status, body, headers) under the client's delivery policy; no
+        answer raises PusherTransportError."""
+        return send_with_policy(self.policy, self.send_once, request)
 
-        A kept-alive connection that the server closed without saying so (soketi
-        does after every answer; idle timeouts race the same way) breaks the next
-        request before any byte of answer: that one request goes out once more,
-        on a new connection, when retries are off.
-        """
-        # Only a kept-alive connection can be stale: note whether one was idle.
-        reused = not self._proxied and self._idle_connections() > 0
+    def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt (the bulk senders apply their own policy)."""
+        deadline = time.monotonic() + self._total
         try:
-            response = self._urlopen(request)
-        except ProtocolError as exc:
-            stale = isinstance(exc.__context__ or exc.args[-1], _STALE)
-            if not (stale and reused and self.retries is False):
-                raise self._transport_error(request, exc) from exc
-            try:
-                response = self._urlopen(request)
-            except Urllib3HTTPError as again:
-                raise self._transport_error(request, again) from again
-        except Urllib3HTTPError as exc:
-            raise self._transport_error(request, exc) from exc
-        return response.status, response.data, response.headers
+            response = self._urlopen(request, deadline)
+        except ConnectTimeoutError as exc:  # NewConnectionError too: nothing was sent
+            raise self._transport_error(request, exc, False) from exc
+        except (Urllib3HTTPError, OSError) as exc:
+            # urllib3 does not say whether the request was fully written: it may have been.
+            raise self._transport_error(request, exc, True) from exc
+        try:
+            return response.status, self._read_body(response, deadline), response.headers
+        except (Urllib3HTTPError, OSError) as exc:
+            raise self._transport_error(request, exc, True) from exc
 
-    def _idle_connections(self) -> int:
-        idle = getattr(self._pool, "pool", None)  # urllib3's LIFO of connections / None
-        if idle is None:
-            return 0
-        return sum(1 for conn in list(idle.queue) if conn is not None)
+    @staticmethod
+    def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        """The whole body by the deadline: each read gets the time left (a server dripping
+        bytes would otherwise stretch a per-read timeout without end)."""
+        chunks = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out: the request's deadline passed")
+                sock = getattr(getattr(response, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except BaseException:  # never reuse a half-read connection
+            conn = getattr(response, "connection", None)
+            if conn is not None:
+                conn.close()
+            response.release_conn()
+            raise
+        response.release_conn()
+        return b"".join(chunks)
 
-    def _urlopen(self, request: Request) -> urllib3.BaseHTTPResponse:
+    def _urlopen(self, request: Request, deadline: float) -> urllib3.BaseHTTPResponse:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: the request's deadline passed")
+        # total= bounds connecting plus reading the head; _read_body bounds the body.
+        timeout = urllib3.Timeout(connect=left, read=left, total=left)
         if self._proxied:
             return self.pool_manager.urlopen(
                 request.method,
                 request.url,
                 body=request.body,
                 headers=request.headers,
-                timeout=self.timeout,
-                retries=self.retries,
+                timeout=timeout,
+                retries=False,
+                preload_content=False,
             )
         return self._pool.urlopen(
             request.method,
             request.path + "?" + request.query_string,
             body=request.body,
             headers=request.headers,
-            timeout=self.timeout,
-            retries=self.retries,
+            timeout=timeout,
+            retries=False,
             assert_same_host=False,
+            preload_content=False,
         )
 
-    def _transport_error(self, request: Request, exc: Exception) -> PusherTransportError:
+    def _transport_error(
+        self, request: Request, exc: Exception, ambiguous: bool
+    ) -> PusherTransportError:
         return PusherTransportError(
-            f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
+            f"{request.method} {self.client.base_url}{request.path} failed: {exc}",
+            ambiguous=ambiguous,
         )
 
     def __del__(self) -> None:

@@ -32,6 +32,7 @@ from .bulk import (
     backoff_delay,
     classify,
     error_outcome,
+    one_attempt,
 )
 from .client import Pusher
 from .errors import PusherError
@@ -165,10 +166,11 @@ class AsyncBulkSender(_BulkBase):
         backoff_max: float = 10.0,
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
+        at_least_once: bool = True,
     ) -> None:
         super().__init__(
             client, batch_size, concurrency, max_queue, retries,
-            backoff_base, backoff_max, shutdown_timeout, on_failure,
+            backoff_base, backoff_max, shutdown_timeout, on_failure, at_least_once,
         )  # fmt: skip
         self._concurrency = concurrency
         # The asyncio primitives are made by _start(), in the running loop: on Python 3.9
@@ -291,8 +293,11 @@ class AsyncBulkSender(_BulkBase):
             if outcome.delivered:
                 self._settle(ident, items, True, "", None, attempt)
                 return
-            if not outcome.retryable or attempt > self.retries:
-                self._settle(ident, items, False, outcome.reason, outcome.status, attempt)
+            if not self._retryable(outcome) or attempt > self.retries:
+                self._settle(
+                    ident, items, False, outcome.reason, outcome.status, attempt, 0,
+                    outcome.ambiguous,
+                )  # fmt: skip
                 return
             self.report.retries += 1
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
@@ -308,6 +313,10 @@ class AsyncBulkSender(_BulkBase):
         request = self._encoder.request(items)
         http = self.client.http
         try:
+            send_once = one_attempt(http)  # one attempt: the retries are ours
+            if send_once is not None:
+                status, body, headers = await send_once(request)
+                return classify(status, body, headers)
             if hasattr(http, "send_raw"):
                 status, body, headers = await http.send_raw(request)
                 return classify(status, body, headers)

@@ -25,6 +25,7 @@ from yarl import URL
 from ._fasthttp import make_ssl_context
 from ._options import CertArg, ProxiesArg, VerifyArg, is_default_tls, select_proxy
 from ._request import Request, process_response, wire_query
+from ._transport import RetriesArg, async_send_with_policy, make_policy
 from .aio import AsyncBulkSender, AsyncHTTPBackend, AsyncPusher, default_async_backend
 from .client import Pusher
 from .errors import PusherTransportError
@@ -36,8 +37,11 @@ class AsyncIOBackend:
     Options: ``limit`` (connections in the pool, default 100), ``session`` (an
     ``aiohttp.ClientSession`` of your own, which you then close yourself),
     ``ca_certs`` (a CA bundle instead of the system store), ``trust_env``
-    (proxies from the environment, as aiohttp reads them; off by default), and
-    requests' ``verify``, ``cert`` and ``proxies`` (:mod:`pusher_fast._options`).
+    (proxies from the environment, as aiohttp reads them; off by default),
+    requests' ``verify``, ``cert`` and ``proxies`` (:mod:`pusher_fast._options`),
+    ``retries`` and ``at_least_once`` (the delivery policy of every transport:
+    see ``pusher_fast._transport``; a failure to connect is surely unprocessed,
+    any other failure may have been processed).
     The session is made on first use, inside the running event loop.
     """
 
@@ -47,18 +51,15 @@ class AsyncIOBackend:
         *,
         limit: int = 100,
         session: aiohttp.ClientSession | None = None,
-        retries: object = None,
+        retries: RetriesArg = None,
+        at_least_once: bool = False,
         ca_certs: str | None = None,
         trust_env: bool = False,
         verify: VerifyArg = True,
         cert: CertArg = None,
         proxies: ProxiesArg = None,
     ) -> None:
-        if retries:
-            raise TypeError(
-                "AsyncIOBackend does not retry (retries=): use client.bulk() (AsyncBulkSender), "
-                "which retries with backoff and accounts for every event"
-            )
+        self.policy = make_policy(retries, at_least_once)
         self.client = client
         self._limit = limit
         self._session = session
@@ -98,7 +99,12 @@ class AsyncIOBackend:
         return process_response(status, body)
 
     async def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        return await async_send_with_policy(self.policy, self.send_once, request)
+
+    async def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt (the bulk senders apply their own policy)."""
         # encoded=True: the query is sent exactly as signed.
         # A non-ASCII key is percent-encoded in the query (not in an IDN host).
         target = request.base_url + request.path + "?" + wire_query(request.query_string)
@@ -109,8 +115,11 @@ class AsyncIOBackend:
             ) as response:
                 return response.status, await response.read(), response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Only a failure to connect says the request was surely not sent.
+            ambiguous = not isinstance(exc, aiohttp.ClientConnectorError)
             raise PusherTransportError(
-                f"{request.method} {self.client.base_url}{request.path} failed: {exc!r}"
+                f"{request.method} {self.client.base_url}{request.path} failed: {exc!r}",
+                ambiguous=ambiguous,
             ) from exc
 
     async def aclose(self) -> None:

@@ -13,10 +13,13 @@ Rules:
   raises there, in the caller, before anything is queued.
 - An event for several channels is fanned out: one batch event per channel
   (the batch endpoint takes one channel per event); each counts separately.
-- Retried: connection errors, timeouts, 5xx and 429 (honouring
-  ``Retry-After``), with capped exponential backoff and jitter.  Never retried:
-  any other 4xx.  A batch whose response was lost (reset, read timeout) may
-  have been delivered: retrying it gives at-least-once delivery.
+- Retried: connection errors, 408, 429 (honouring ``Retry-After``) and the
+  transient 5xx (the client's ``RETRY_STATUSES``), with capped exponential
+  backoff and jitter.  Never retried: any other 4xx.  A batch whose outcome is
+  ambiguous (fully sent, then a reset or a read timeout: it may have been
+  delivered) is retried too by default (``at_least_once=True``: at-least-once
+  delivery); with ``at_least_once=False`` it is reported failed with
+  ``ambiguous=True`` instead.  ``report.ambiguous`` counts ambiguous outcomes.
 - The queue is bounded: :meth:`add` blocks when it is full (backpressure).
 - :meth:`close` (or leaving the ``with`` block, also on an exception) sends
   what is queued; past ``shutdown_timeout`` whatever is left is reported
@@ -39,6 +42,7 @@ import orjson
 from . import _json
 from . import _validation as v
 from ._request import POST, Request
+from ._transport import RETRY_STATUSES, retry_after_seconds
 from .errors import PusherError, PusherTransportError
 
 if TYPE_CHECKING:
@@ -47,8 +51,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger("pusher_fast.bulk")
 _orjson_dumps = orjson.dumps
 
-#: Statuses worth another try: the service did not take the request.
-RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+#: Statuses worth another try: the service did not take the request (the one set every
+#: transport's ``retries=`` uses too).
+RETRYABLE_STATUSES = RETRY_STATUSES
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class FailedEvent:
     reason: str
     status: Optional[int]
     attempts: int
+    ambiguous: bool = False
+    """True when the last attempt may have been processed (sent whole, then no answer):
+    the event may have been delivered although it is reported failed."""
 
 
 @dataclass
@@ -72,6 +80,8 @@ class BulkReport:
     failed: list[FailedEvent] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
+    ambiguous: int = 0
+    """Attempts whose outcome was ambiguous (may have been processed), retried or not."""
     elapsed: float = 0.0
 
     @property
@@ -85,6 +95,7 @@ class BulkReport:
             "failed": len(self.failed),
             "requests": self.requests,
             "retries": self.retries,
+            "ambiguous": self.ambiguous,
             "elapsed_s": round(self.elapsed, 3),
             "events_per_s": round(self.delivered / self.elapsed, 1) if self.elapsed else None,
         }
@@ -120,6 +131,7 @@ class Outcome:
     reason: str
     retryable: bool
     retry_after: Optional[float] = None
+    ambiguous: bool = False
 
 
 def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
@@ -141,14 +153,7 @@ def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
 
 
 def _failure(status: int, text: str, headers: Mapping[str, str]) -> Outcome:
-    retry_after = None
-    if status == 429:
-        value = headers.get("Retry-After") if headers else None
-        if value is not None:
-            try:
-                retry_after = max(0.0, float(value))
-            except ValueError:
-                retry_after = None
+    retry_after = retry_after_seconds(headers) if status in RETRYABLE_STATUSES else None
     return Outcome(False, status, f"{status}: {text}", status in RETRYABLE_STATUSES, retry_after)
 
 
@@ -266,7 +271,10 @@ class _BulkBase:
         backoff_max: float,
         shutdown_timeout: float,
         on_failure: Callable[[FailedEvent], None] | None,
+        at_least_once: bool = True,
     ) -> None:
+        if not isinstance(at_least_once, bool):
+            raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
         if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
             raise ValueError(
                 "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
@@ -280,6 +288,7 @@ class _BulkBase:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.shutdown_timeout = shutdown_timeout
+        self.at_least_once = at_least_once
         self._on_failure = on_failure
         # Uncontended under asyncio; guards the account across worker threads.
         self._lock = threading.Lock()
@@ -297,6 +306,7 @@ class _BulkBase:
         status: int | None,
         attempts: int,
         requests: int = 0,
+        ambiguous: bool = False,
     ) -> None:
         """Record a batch's outcome once: not if close() already reported it.
 
@@ -310,12 +320,28 @@ class _BulkBase:
             if delivered:
                 self.report.delivered += len(items)
                 return
-        self._fail(items, reason, status, attempts)
+        self._fail(items, reason, status, attempts, ambiguous)
+
+    def _retryable(self, outcome: Outcome) -> bool:
+        """Whether the policy lets ``outcome`` be retried (attempts left aside); counts
+        ambiguous outcomes."""
+        if outcome.ambiguous:
+            with self._lock:
+                self.report.ambiguous += 1
+            return self.at_least_once
+        return outcome.retryable
 
     def _fail(
-        self, items: list[_Item], reason: str, status: int | None = None, attempts: int = 0
+        self,
+        items: list[_Item],
+        reason: str,
+        status: int | None = None,
+        attempts: int = 0,
+        ambiguous: bool = False,
     ) -> None:
-        failures = [FailedEvent(_replay(item), reason, status, attempts) for item in items]
+        failures = [
+            FailedEvent(_replay(item), reason, status, attempts, ambiguous) for item in items
+        ]
         with self._lock:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
@@ -331,7 +357,8 @@ class _BulkBase:
             stuck = list(self._in_flight.values())
             self._in_flight.clear()
         for items in stuck:
-            self._fail(items, "in flight when shutdown timed out: may have been delivered", None, 1)
+            reason = "in flight when shutdown timed out: may have been delivered"
+            self._fail(items, reason, None, 1, True)
 
 
 class BulkSender(_BulkBase):
@@ -346,7 +373,9 @@ class BulkSender(_BulkBase):
     exceptions are logged, never allowed to disturb the account).  A worker
     that would send a partial batch first waits ``linger`` seconds (2 ms) for
     more events: under load batches are full anyway, and a trickle of events
-    is delayed by at most that.
+    is delayed by at most that.  ``at_least_once`` (default True) retries a
+    batch whose outcome is ambiguous (it may have been delivered); False
+    reports it failed with ``ambiguous=True`` instead.
 
     The account is final when :meth:`close` returns: every event that
     :meth:`add` accepted is counted in ``report.delivered`` or listed in
@@ -366,10 +395,11 @@ class BulkSender(_BulkBase):
         shutdown_timeout: float = 30.0,
         on_failure: Callable[[FailedEvent], None] | None = None,
         linger: float = 0.002,
+        at_least_once: bool = True,
     ) -> None:
         super().__init__(
             client, batch_size, concurrency, max_queue, retries,
-            backoff_base, backoff_max, shutdown_timeout, on_failure,
+            backoff_base, backoff_max, shutdown_timeout, on_failure, at_least_once,
         )  # fmt: skip
         self.linger = linger
         # Events are grouped on the producer side: add() fills ``_open`` and
@@ -620,8 +650,11 @@ class BulkSender(_BulkBase):
             if outcome.delivered:
                 self._settle(ident, items, True, "", None, attempt, requests=1)
                 return
-            if not outcome.retryable or attempt > self.retries:
-                self._settle(ident, items, False, outcome.reason, outcome.status, attempt, 1)
+            if not self._retryable(outcome) or attempt > self.retries:
+                self._settle(
+                    ident, items, False, outcome.reason, outcome.status, attempt, 1,
+                    outcome.ambiguous,
+                )  # fmt: skip
                 return
             with self._lock:
                 self.report.requests += 1
@@ -636,6 +669,10 @@ class BulkSender(_BulkBase):
         request = self._encoder.request(items)
         http = self.client.http
         try:
+            send_once = one_attempt(http)  # one attempt: the retries are ours
+            if send_once is not None:
+                status, body, headers = send_once(request)
+                return classify(status, body, headers)
             if hasattr(http, "send_raw"):
                 status, body, headers = http.send_raw(request)
                 return classify(status, body, headers)
@@ -645,9 +682,20 @@ class BulkSender(_BulkBase):
             return error_outcome(exc)
 
 
+def one_attempt(http: Any) -> Any:
+    """The backend's ``send_once`` (one attempt, without the client's ``retries=``), unless
+    a subclass overrides ``send_raw`` below it: then None (its ``send_raw`` is what it wants
+    called)."""
+    for klass in type(http).__mro__:
+        if "send_raw" in vars(klass):
+            return getattr(http, "send_once", None) if "send_once" in vars(klass) else None
+    return None
+
+
 def error_outcome(exc: PusherError) -> Outcome:
     """The outcome of an attempt that raised (transport failure or an API error status)."""
     if isinstance(exc, PusherTransportError):
-        return Outcome(False, None, f"transport: {exc}", True)
+        ambiguous = bool(getattr(exc, "ambiguous", False))
+        return Outcome(False, None, f"transport: {exc}", True, None, ambiguous)
     status = exc.status or 400
     return Outcome(False, status, str(exc), status in RETRYABLE_STATUSES)

@@ -48,8 +48,10 @@ class Pusher:
     Beyond the official keywords: ``max_payload_kb`` (the data limit for
     ``trigger`` and for each batch event, in KB of UTF-8 as sent; the default
     keeps the official limits, 30 KB and 10 KB), ``retries`` (a count or a
-    ``urllib3.Retry``; off by default) and ``pool_manager`` (a urllib3 pool of
-    your own) for the default transport.
+    ``urllib3.Retry``; off by default), ``at_least_once`` (also retry outcomes
+    that may have been processed: a read timeout, a connection lost after the
+    request was sent; off by default: see the README's delivery policy) and
+    ``pool_manager`` (a urllib3 pool of your own) for the default transport.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Pusher:
         *,
         max_payload_kb: int | None = None,
         retries: RetriesArg = None,
+        at_least_once: bool = False,
         **backend_options: Any,
     ) -> None:
         self._app_id = v.validate_app_id(app_id)
@@ -126,11 +129,17 @@ class Pusher:
         shown_host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6
         self._base_url = f"{self.scheme}://{shown_host}:{self._port}"
 
+        if not isinstance(at_least_once, bool):
+            raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
         if backend is None:
-            self.http: Any = default_backend(self, retries=retries, **backend_options)
+            self.http: Any = default_backend(
+                self, retries=retries, at_least_once=at_least_once, **backend_options
+            )
         else:
             if retries is not None:
                 backend_options["retries"] = retries
+            if at_least_once:
+                backend_options["at_least_once"] = at_least_once
             self.http = backend(self, **backend_options)
         self._send: Callable[[Request], Any] = self.http.send_request
 

@@ -45,7 +45,16 @@ class PusherBadStatus(PusherError):
 
 
 class PusherTransportError(PusherError):
-    """No answer from the API: connection refused or reset, or a timeout."""
+    """No answer from the API: connection refused or reset, or a timeout.
+
+    ``ambiguous`` is True when the request was fully sent before the failure (a read
+    timeout, the connection lost before or during the answer): the API may have processed
+    it.  False means it surely was not (refused, or the request could not be written).
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 __all__ = [

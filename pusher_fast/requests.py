@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 # In a module named pusher_fast.requests, ``import requests`` is still the
 # third-party package: Python 3 imports are absolute.
 import requests
-import requests.adapters
+import urllib3.exceptions
 
 from ._request import Request, process_response
-from ._transport import RetriesArg, make_retry
+from ._transport import RetriesArg, make_policy, send_with_policy
 from .errors import PusherTransportError
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 class RequestsBackend:
     """Sends requests over one ``requests.Session`` per client (keep-alive).
 
-    Options: ``session`` (a ``requests.Session`` of your own), ``retries`` (a
-    count or a ``urllib3.Retry``, mounted as the session's adapter; off by
-    default), ``ca_certs`` (a CA bundle; default: requests' own, certifi);
+    Options: ``session`` (a ``requests.Session`` of your own), ``retries`` and
+    ``at_least_once`` (the delivery policy every transport follows: see
+    ``pusher_fast._transport``; only a failure to connect is surely unprocessed),
+    ``ca_certs`` (a CA bundle; default: requests' own, certifi);
     anything else is passed to ``Session.request`` as the official backend
     does (``proxies=``, ``cert=``, ``verify=``...).  A request that gets no
     answer raises ``PusherTransportError`` chained to requests' exception.
@@ -47,6 +48,7 @@ class RequestsBackend:
         *,
         session: requests.Session | None = None,
         retries: RetriesArg = None,
+        at_least_once: bool = False,
         ca_certs: str | None = None,
         **options: Any,
     ) -> None:
@@ -56,17 +58,21 @@ class RequestsBackend:
             self.options.setdefault("verify", ca_certs)
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
-        retry = make_retry(retries)
-        if retry is not False:
-            adapter = requests.adapters.HTTPAdapter(max_retries=retry)
-            self.session.mount(client.base_url, adapter)
+        self.policy = make_policy(retries, at_least_once)
 
     def send_request(self, request: Request) -> Any:
         status, body, _ = self.send_raw(request)
         return process_response(status, body)
 
     def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers); no answer raises PusherTransportError."""
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return self.send_once(request)
+        return send_with_policy(self.policy, self.send_once, request)
+
+    def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         try:
             response = self.session.request(
                 request.method,
@@ -77,14 +83,26 @@ class RequestsBackend:
                 **self.options,
             )
         except requests.RequestException as exc:
+            # Only a connection that could not be made surely left the request unprocessed.
+            unsent = isinstance(exc, requests.ConnectTimeout) or (
+                isinstance(exc, requests.ConnectionError)
+                and isinstance(_reason(exc), urllib3.exceptions.NewConnectionError)
+            )
             raise PusherTransportError(
-                f"{request.method} {self.client.base_url}{request.path} failed: {exc}"
+                f"{request.method} {self.client.base_url}{request.path} failed: {exc}",
+                ambiguous=not unsent,
             ) from exc
         return response.status_code, response.content, response.headers
 
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
+
+
+def _reason(exc: BaseException) -> object:
+    """The urllib3 error under a requests ConnectionError (MaxRetryError.reason, or itself)."""
+    inner = exc.args[0] if exc.args else None
+    return getattr(inner, "reason", inner)
 
 
 __all__ = ["RequestsBackend"]

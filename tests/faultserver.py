@@ -9,7 +9,11 @@ Actions:
 
 - ``Reply(status=200, body=b"{}", headers=None, delay=0.0, hold=False, trickle=0.0)``: answer.
   ``delay`` sleeps first; ``hold`` waits until ``server.open_gate()`` (or the server stops);
-  ``trickle`` writes the body one byte at a time with that many seconds between bytes.
+  ``trickle`` writes the body one byte at a time with that many seconds between bytes;
+  ``stray`` is written ``stray_delay`` seconds after the answer, unasked (an unsolicited
+  answer, a 408 before closing), while the connection is idle on the client's side;
+  ``after="close"`` / ``after="reset"`` closes the connection (FIN / RST) right after the
+  answer without announcing it (no ``Connection: close``).
 - ``Reset(delay=0.0, hold=False)``: close the connection with a TCP RST (``SO_LINGER`` 0),
   no answer.
 - ``Close(delay=0.0, hold=False)``: close the connection cleanly (FIN), no answer.
@@ -59,6 +63,9 @@ class Reply:
     delay: float = 0.0
     hold: bool = False
     trickle: float = 0.0
+    stray: bytes = b""
+    stray_delay: float = 0.02
+    after: Optional[str] = None  # "close" (FIN) or "reset" (RST) once answered, unannounced
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,14 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(head.encode("latin-1") + reply.body)
                 self.wfile.flush()
+            if reply.stray:
+                self.server.owner._stopping.wait(reply.stray_delay)
+                self.wfile.write(reply.stray)
+                self.wfile.flush()
+            if reply.after == "reset":
+                self._reset()
+            elif reply.after == "close":
+                self.close_connection = True
         except OSError:
             self.close_connection = True
 

@@ -398,8 +398,11 @@ class TestAnswers:
             with pytest.raises(ValueError, match="limit"):
                 AsyncHTTPBackend(client, limit=limit)
         with pytest.raises(TypeError, match="retries"):
-            AsyncHTTPBackend(client, retries=3)
+            AsyncHTTPBackend(client, retries="3")
+        with pytest.raises(TypeError, match="at_least_once"):
+            AsyncHTTPBackend(client, at_least_once=1)
         assert AsyncHTTPBackend(client, retries=None).limit == 100
+        assert AsyncHTTPBackend(client, retries=3).policy.total == 3
         assert make_client(mini.port, limit=7).http.limit == 7
 
 
@@ -525,9 +528,11 @@ class TestConnections:
         assert backend.stale_resends == 0 and backend.connections_opened == 4
 
     def test_server_closing_silently_in_a_tight_loop(self, mini):
-        # The FIN may race the next request: then it is resent, once, on a new connection.
+        # The FIN may race the next request, written before it arrived: that request may
+        # have been processed (ambiguous), so only at_least_once retries it.  The server
+        # never read it (it had closed): each request is received once.
         mini.always(http11(), close=True)
-        client = make_client(mini.port)
+        client = make_client(mini.port, retries=3, at_least_once=True)
 
         async def main() -> list[Any]:
             return [await client.trigger("a", "e", str(i)) for i in range(20)]
@@ -535,7 +540,7 @@ class TestConnections:
         assert run(main()) == [{}] * 20
         assert len(mini.requests) == 20 and mini.connections == 20
         assert [data_of(s) for s in mini.requests] == [str(i) for i in range(20)]
-        assert http_of(client).connections_opened == 20
+        assert 20 <= http_of(client).connections_opened <= 23
 
     def test_aclose_closes_idle_connections_and_stays_usable(self, mini):
         mini.answer = echo
@@ -593,27 +598,28 @@ class TestStaleConnections:
         [Close(), Reset()],
         ids=["close", "reset"],
     )
-    def test_reused_connection_dropped_unanswered_is_resent_once(self, faults, fault):
+    def test_reused_connection_dropped_after_the_request_is_not_resent(self, faults, fault):
+        # The server read the request, then dropped the connection: it may have processed
+        # it, so it is not sent again unasked (it once was: a silent duplicate).
         faults.script(Reply(), fault)
         client = make_client(faults.port)
 
-        async def main() -> list[Any]:
-            return [
-                await client.trigger("c", "e", {"n": 1}),
-                await client.trigger("c", "e", {"n": 2}),
-            ]
+        async def main() -> None:
+            assert await client.trigger("c", "e", {"n": 1}) == {}
+            with pytest.raises(PusherTransportError) as info:
+                await client.trigger("c", "e", {"n": 2})
+            assert info.value.ambiguous is True
 
-        assert run(main()) == [{}, {}]
-        first, stale, again = faults.requests
-        assert stale.conn == first.conn and again.conn != stale.conn
-        assert again.body == stale.body and again.status == 200
+        run(main())
+        first, dropped = faults.requests
+        assert dropped.conn == first.conn
         backend = http_of(client)
-        assert backend.stale_resends == 1 and backend.connections_opened == 2
+        assert backend.stale_resends == 0 and backend.connections_opened == 1
 
-    def test_the_resend_happens_only_once(self, faults):
+    def test_at_least_once_resends_up_to_the_retries(self, faults):
         faults.script(Reply())
         faults.default = Close()
-        client = make_client(faults.port)
+        client = make_client(faults.port, retries=1, at_least_once=True)
 
         async def main() -> None:
             assert await client.trigger("c", "e", {"n": 1}) == {}
@@ -624,7 +630,7 @@ class TestStaleConnections:
         assert len(faults.requests) == 3
         assert faults.requests[1].body == faults.requests[2].body
         backend = http_of(client)
-        assert backend.stale_resends == 1 and backend._open == 0
+        assert backend.stale_resends == 0 and backend._open == 0
 
     @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
     def test_fresh_connection_is_never_resent_on(self, faults, fault):
@@ -867,9 +873,12 @@ class TestHTTPS:
         assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
 
     def test_server_closing_after_each_answer(self, tls_server, certificates):
-        # Over TLS too, a close racing the next request is a stale connection: resent once.
+        # Over TLS too: a close racing the next request (written before the close was seen)
+        # is ambiguous and retried under at_least_once; each request is received once.
         tls_server.always(http11(), close=True)
-        client = make_client(tls_server.port, ssl=True, ca_certs=str(certificates.ca))
+        client = make_client(
+            tls_server.port, ssl=True, ca_certs=str(certificates.ca), retries=3, at_least_once=True
+        )
 
         async def main() -> list[Any]:
             return [await client.trigger("a", "e", str(i)) for i in range(10)]
@@ -877,8 +886,8 @@ class TestHTTPS:
         assert run(main()) == [{}] * 10
         assert [data_of(s) for s in tls_server.requests] == [str(i) for i in range(10)]
         backend = http_of(client)
-        assert tls_server.connections == backend.connections_opened == 10
-        assert backend.stale_resends <= 9
+        assert tls_server.connections == backend.connections_opened
+        assert 10 <= backend.connections_opened <= 13
 
     def test_host_name_is_verified(self, certificates):
         if certificates.wrong_cert is None or certificates.wrong_key is None:

@@ -304,13 +304,15 @@ class TestConnections:
         assert http_of(client).stale_resends == 0
 
     def test_server_closing_silently_in_a_tight_loop(self, mini):
-        # The FIN may race the next request: then it is resent, once, on a new connection.
+        # The FIN may race the next request, written before it arrived: that request may
+        # have been processed (ambiguous), so only at_least_once retries it.  The server
+        # never read it (it had closed): each request is received once.
         mini.always(http11(), close=True)
-        client = make_client(mini.port)
+        client = make_client(mini.port, retries=3, at_least_once=True)
         for i in range(20):
             assert client.trigger("a", "e", str(i)) == {}
         assert len(mini.requests) == 20 and mini.connections == 20
-        assert http_of(client).connections_opened == 20
+        assert 20 <= http_of(client).connections_opened <= 23
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
     def test_a_forked_child_does_not_share_the_parents_connections(self, mini):
@@ -337,26 +339,29 @@ class TestConnections:
 
 class TestStaleConnections:
     @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_reused_connection_dropped_unanswered_is_resent_once(self, faults, fault):
+    def test_reused_connection_dropped_after_the_request_is_not_resent(self, faults, fault):
+        # The server read the request, then dropped the connection: it may have processed
+        # it, so it is not sent again unasked (it once was: a silent duplicate).
         faults.script(Reply(), fault)
         client = make_client(faults.port)
         assert client.trigger("c", "e", {"n": 1}) == {}
-        assert client.trigger("c", "e", {"n": 2}) == {}
-        first, stale, again = faults.requests
-        assert stale.conn == first.conn and again.conn != stale.conn
-        assert again.body == stale.body and again.status == 200
-        assert http_of(client).stale_resends == 1
+        with pytest.raises(PusherTransportError) as info:
+            client.trigger("c", "e", {"n": 2})
+        assert info.value.ambiguous is True
+        first, dropped = faults.requests
+        assert dropped.conn == first.conn
+        assert http_of(client).stale_resends == 0
 
     @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_the_resend_happens_only_once(self, faults, fault):
+    def test_at_least_once_resends_up_to_the_retries(self, faults, fault):
         faults.script(Reply())
         faults.default = fault
-        client = make_client(faults.port)
+        client = make_client(faults.port, retries=1, at_least_once=True)
         client.trigger("c", "e", {"n": 1})
         with pytest.raises(PusherTransportError):
             client.trigger("c", "e", {"n": 2})
         assert len(faults.requests) == 3
-        assert http_of(client).stale_resends == 1
+        assert http_of(client).stale_resends == 0
 
     @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
     def test_fresh_connection_is_never_resent_on(self, faults, fault):
@@ -587,15 +592,16 @@ def _pusher(**options: Any) -> pusher_fast.Pusher:
 class TestDefaultBackend:
     def test_plain_options_get_the_http_client_backend(self):
         for options in ({}, {"retries": None}, {"retries": 0}, {"retries": False},
+                        {"retries": 2}, {"retries": True}, {"retries": urllib3.Retry(1)},
+                        {"retries": 2, "at_least_once": True},
                         {"maxsize": 3, "ca_certs": None}):  # fmt: skip
             backend = default_backend(_pusher(backend=None), **options)
             assert type(backend) is HTTPClientBackend, options
 
     @pytest.mark.parametrize(
         "options",
-        [{"retries": 2}, {"retries": True}, {"retries": urllib3.Retry(1)},
-         {"pool_manager": urllib3.PoolManager()}],
-        ids=["retries=2", "retries=True", "Retry", "pool_manager"],
+        [{"pool_manager": urllib3.PoolManager()}],
+        ids=["pool_manager"],
     )  # fmt: skip
     def test_urllib3_features_get_the_urllib3_backend(self, options):
         backend = default_backend(_pusher(backend=None), **options)
@@ -628,8 +634,8 @@ class TestDefaultBackend:
         client = _pusher(backend=None)
         with pytest.raises(TypeError, match="block"):
             HTTPClientBackend(client, block=True)
-        with pytest.raises(ValueError, match="retry"):
-            HTTPClientBackend(client, retries=3)
+        with pytest.raises(TypeError, match="retries"):
+            HTTPClientBackend(client, retries="3")
         with pytest.raises(ValueError, match="maxsize"):
             HTTPClientBackend(client, maxsize=0)
 

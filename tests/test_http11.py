@@ -671,8 +671,15 @@ MALFORMED = {
     "two-digit-status": b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
     "four-digit-status": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
     "letters-in-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
-    "bare-lf-everywhere": b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",
-    "bare-lf-after-header": b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\n{}",
+    "bare-lf-lenient-but-conflicting-lengths": (
+        b"HTTP/1.1 200 OK\nContent-Length: 2\nContent-Length: 3\n\n{}x"
+    ),
+    "bare-lf-lenient-but-length-and-chunked": (
+        b"HTTP/1.1 200 OK\nContent-Length: 2\nTransfer-Encoding: chunked\n\n2\r\n{}\r\n0\r\n\r\n"
+    ),
+    "bare-lf-chunk-size-line": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\n{}\n0\n\n"
+    ),
     "bare-cr": b"HTTP/1.1 200 OK\rContent-Length: 2\r\n\r\n{}",
     "nul-in-value": b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
     "ctl-in-value": b"HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 2\r\n\r\n{}",
@@ -714,6 +721,39 @@ MALFORMED = {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n"
     ),
 }
+
+
+class TestBareLF:
+    """A status or header line ending in a bare LF is accepted (RFC 9112, 2.2), as
+    http.client and urllib3 do and HTTP mocking libraries (httpretty) produce."""
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\n{}",
+            b"HTTP/1.1 200 OK\nContent-Type: application/json\r\nContent-Length: 2\n\n{}",
+        ],
+        ids=["everywhere", "after-header", "mixed"],
+    )
+    def test_accepted(self, answer: bytes) -> None:
+        for pieces in ([answer], [answer[i : i + 1] for i in range(len(answer))]):
+            reader = ResponseReader()
+            done = False
+            for piece in pieces:
+                done = reader.feed(piece)
+            assert done and reader.status == 200 and reader.body == b"{}"
+            assert reader.headers["content-length"] == "2" and reader.keep_alive
+
+    def test_bare_lf_then_junk_after_answer_drops_connection(self) -> None:
+        """Bytes after a complete answer are still refused (the connection is not kept)."""
+        reader = ResponseReader()
+        assert reader.feed(b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}junk") is True
+        assert reader.body == b"{}" and reader.keep_alive is False
+
+    def test_bare_lf_head_limit_still_applies(self) -> None:
+        head = b"HTTP/1.1 200 OK\n" + b"X-Pad: " + b"a" * 70_000 + b"\n"
+        refused(head, b"Content-Length: 0\n\n")
 
 
 class TestMalformed:
