@@ -43,7 +43,7 @@ if False:  # pragma: no cover - typing only, aiohttp is optional
 
 #: The keywords ``AsyncPusher(...)`` takes for its default transport.
 _ACCEPTED_OPTIONS = frozenset(
-    ("limit", "ca_certs", "retries", "session", "verify", "cert", "proxies")
+    ("limit", "ca_certs", "retries", "at_least_once", "session", "verify", "cert", "proxies")
 )
 
 
