@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors
 from ._signing import IMPLEMENTATION
+from ._webhook import Webhook, WebhookEvent
 from .client import Pusher
 from .errors import (
     PusherBadAuth,
@@ -20,6 +21,7 @@ from .errors import (
     PusherError,
     PusherForbidden,
     PusherTransportError,
+    PusherWebhookError,
 )
 from .version import VERSION
 
@@ -35,5 +37,8 @@ __all__ = [
     "PusherError",
     "PusherForbidden",
     "PusherTransportError",
+    "PusherWebhookError",
+    "Webhook",
+    "WebhookEvent",
     "errors",
 ]
