@@ -416,3 +416,15 @@ def test_typed_events_match_the_official_payload(client):
     assert [
         {k: v for k, v in dataclasses.asdict(e).items() if v is not None} for e in hook.events
     ] == (payload["events"])
+
+
+def test_async_pusher_inherits_the_server_side_methods_as_plain_calls():
+    from pusher_fast.aio import AsyncPusher
+
+    client = AsyncPusher(app_id="3", key=KEY, secret=SECRET)
+    body = body_of([{"name": "channel_occupied", "channel": "a"}])
+    assert client.webhook(headers_for(body), body).events[0].channel == "a"
+    auth = client.authorize_channel_from_body(b"socket_id=1.2&channel_name=private-a")
+    assert auth == {"auth": f"{KEY}:{hmac_hex(SECRET, '1.2:private-a')}"}
+    user = client.authenticate_user_from_body(b"socket_id=1.2", {"id": "u"})
+    assert user == client.authenticate_user("1.2", {"id": "u"})
