@@ -9,6 +9,7 @@ callback.  The test clients re-raise server exceptions, so a 500 would fail loud
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 import time
@@ -485,3 +486,48 @@ def test_flask_blueprint_url_prefix(client, recorder):
         "/rt/pusher/auth", data=form(socket_id="1.2", channel_name="private-a")
     )
     assert r.status_code == 200 and r.get_json() == client.authenticate("private-a", "1.2")
+
+
+class EndlessBody(io.RawIOBase):
+    """A request body that never ends, counting what was read from it."""
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    # Werkzeug's builder measures the stream; the environ below then drops the length.
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = (self.prefix + b"&pad=" if self.read_bytes == 0 else b"x" * 8192)[: len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self.read_bytes += len(chunk)
+        return len(chunk)
+
+
+def test_flask_bodies_without_content_length_are_bounded(client, recorder):
+    app = flask.Flask("chunked")
+    app.testing = True
+    app.register_blueprint(pusher_blueprint(client, authorize=recorder.authorize))
+    http = app.test_client()
+    # A server that de-chunks sets wsgi.input_terminated and no CONTENT_LENGTH.
+    overrides = {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}
+    small = form(socket_id="1.2", channel_name="private-a")
+    r = http.post("/pusher/auth", data=small, environ_overrides=overrides,
+                  content_type=FORM)  # fmt: skip
+    assert r.status_code == 200, r.get_json()
+    endless = EndlessBody(small)
+    r = http.post("/pusher/auth", input_stream=endless, environ_overrides=overrides,
+                  content_type=FORM)  # fmt: skip
+    assert r.status_code == 400 and len(recorder.calls) == 1
+    assert endless.read_bytes <= MAX_AUTH_BODY_BYTES + 65536  # stopped near the limit

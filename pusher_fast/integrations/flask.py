@@ -50,12 +50,16 @@ def _read_body(limit: int) -> Union[bytes, Answer]:
     problem = content_length_problem(request.headers.get("Content-Length"), limit)
     if problem is not None:
         return problem
-    # Also bounds a body sent without Content-Length (chunked).
-    request.max_content_length = limit
+    # Also bounds a body sent without Content-Length (chunked): Werkzeug then reads at
+    # most this much, so one byte more than the limit tells a body that is too large.
+    request.max_content_length = limit + 1
     try:
-        return request.get_data(cache=True)
+        body = request.get_data(cache=True)
     except RequestEntityTooLarge:
         return too_large(limit)
+    if len(body) > limit:
+        return too_large(limit)
+    return body
 
 
 def pusher_blueprint(
