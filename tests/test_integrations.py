@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pusher_fast.integrations import MAX_AUTH_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES
 from tests.helpers import KEY, MASTER_KEY_B64, SECRET, hmac_hex, make_client
@@ -531,3 +534,27 @@ def test_flask_bodies_without_content_length_are_bounded(client, recorder):
                   content_type=FORM)  # fmt: skip
     assert r.status_code == 400 and len(recorder.calls) == 1
     assert endless.read_bytes <= MAX_AUTH_BODY_BYTES + 65536  # stopped near the limit
+
+
+_FORMISH = st.lists(
+    st.tuples(
+        st.sampled_from(["socket_id", "channel_name", "socket%5Fid", "user_id", "", "x"]),
+        st.sampled_from(["=", ""]),
+        st.one_of(
+            st.sampled_from(["1.2", "1.1%3Aprivate-x", "private-a", "presence-a", "%ff", "+"]),
+            st.text(max_size=20),
+        ),
+    ),
+    max_size=5,
+).map(lambda parts: "&".join(k + s + v for k, s, v in parts).encode("utf-8", "surrogatepass"))
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(st.binary(max_size=300), _FORMISH))
+def test_no_body_makes_an_endpoint_fail(app, body):
+    for path in ("/pusher/auth", "/pusher/user-auth", "/pusher/webhook"):
+        status, answer = app.post(path, body)
+        assert status in (200, 400, 401, 403), (path, body, status)
+        assert isinstance(answer, dict)
