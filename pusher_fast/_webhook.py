@@ -87,6 +87,10 @@ def header(headers: Any, name: str) -> str | None:
         value = getter(name)
     if value is None:
         items = headers.items() if hasattr(headers, "items") else headers
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise TypeError(
+                f"headers should be a mapping of request headers, got {type(headers).__name__}"
+            )
         wanted = name.lower()
         for key, item in items:
             if isinstance(key, bytes):

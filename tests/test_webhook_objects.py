@@ -271,6 +271,11 @@ class TestRefusals:
         with pytest.raises(TypeError, match="raw body"):
             client.webhook(headers_for(b"{}"), {"time_ms": NOW_MS, "events": []})
 
+    @pytest.mark.parametrize("headers", [None, 7, "X-Pusher-Key: k"])
+    def test_headers_of_the_wrong_type_are_a_type_error(self, client, headers):
+        with pytest.raises(TypeError, match="headers"):
+            client.webhook(headers, body_of())
+
     def test_unencodable_str_body(self, client):
         assert refusal(client, headers_for(b"x"), "\ud800") is WebhookReason.NOT_JSON
 
