@@ -25,13 +25,14 @@ CHANNEL_FIELDS = ("socket_id", "channel_name")
 USER_FIELDS = ("socket_id",)
 
 # pusher-js's body for a channel of the unescaped alphabet, optionally followed
-# by params that hold no escapes and no second socket_id or channel_name: the
-# common case, read with one regex.  Anything else (channel names with = @ , ;
-# arrive percent-encoded) takes the general parse.
-PUSHER_JS_FORM = re.compile(
-    r"socket_id=([0-9]+\.[0-9]+)&channel_name=([-a-zA-Z0-9_.]+)"
-    r"(?:&(?:(?!socket_id|channel_name)[^%])*)?"
-)
+# by params without escapes (group 3; the caller checks it names no second
+# socket_id or channel_name): the common case, read with one regex.  Anything
+# else (channel names with = @ , ; arrive percent-encoded) takes the general parse.
+PUSHER_JS_FORM = re.compile(r"socket_id=([0-9]+\.[0-9]+)&channel_name=([-a-zA-Z0-9_.]+)(&[^%]*)?")
+
+
+def _no_repeat(tail: str | None) -> bool:
+    return not tail or ("socket_id" not in tail and "channel_name" not in tail)
 
 
 def _too_large(size: int, limit: int) -> ValueError:
@@ -43,8 +44,9 @@ def parse_channel_body(body: Any, max_bytes: int = MAX_AUTH_BODY_BYTES) -> tuple
     if body.__class__ is bytes and len(body) <= max_bytes and body.isascii():
         match = PUSHER_JS_FORM.fullmatch(body.decode("ascii"))
         if match is not None:
-            socket_id, channel = match.groups()
-            return socket_id, channel
+            socket_id, channel, tail = match.groups()
+            if _no_repeat(tail):
+                return socket_id, channel
     fields = parse_auth_body(body, CHANNEL_FIELDS, max_bytes)
     return fields["socket_id"], fields["channel_name"]
 

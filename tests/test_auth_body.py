@@ -10,6 +10,7 @@ naming the problem; a body of the wrong Python type raises TypeError.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
 import pytest
@@ -170,19 +171,30 @@ class TestFastPathAgreesWithTheGeneralParse:
             b"socket_id=1.2&channel_name=private-a&x%5F=1&socket%5Fid=9.9",
             b"socket_id=1.2&channel_name=private-a&channel_name=private-b",
             b"socket_id=1.2&channel_name=private-a&a=b&channel_name=private-b",
+            b"socket_id=1.2&channel_name=private-a&note=about+socket_id",
+            b"socket_id=1.2&channel_name=presence-a&x=1",
+            b"socket_id=1.2&channel_name=private-encrypted-a&x=%41",
         ],
     )
-    def test_same_answer_or_same_refusal(self, body):
+    @pytest.mark.parametrize("custom", [None, {"user_id": "u"}])
+    def test_same_answer_or_same_refusal(self, client, body, custom):
         try:
             general = _auth_body.parse_auth_body(body, _auth_body.CHANNEL_FIELDS)
         except ValueError:
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="repeats"):
                 _auth_body.parse_channel_body(body)
+            with pytest.raises(ValueError, match="repeats"):
+                client.authorize_channel_from_body(body, custom)
             return
-        assert _auth_body.parse_channel_body(body) == (
-            general["socket_id"],
-            general["channel_name"],
-        )
+        values = (general["socket_id"], general["channel_name"])
+        assert _auth_body.parse_channel_body(body) == values
+        try:
+            expected = client.authenticate(values[1], values[0], custom)
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                client.authorize_channel_from_body(body, custom)
+            return
+        assert client.authorize_channel_from_body(body, custom) == expected
 
 
 class TestUserAuthenticationFromBody:
