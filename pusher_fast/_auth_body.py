@@ -41,13 +41,22 @@ def _too_large(size: int, limit: int) -> ValueError:
 
 def parse_channel_body(body: Any, max_bytes: int = MAX_AUTH_BODY_BYTES) -> tuple[str, str]:
     """``(socket_id, channel_name)`` from a channel-authorization body (not yet validated)."""
-    if body.__class__ is bytes and len(body) <= max_bytes and body.isascii():
-        match = PUSHER_JS_FORM.fullmatch(body.decode("ascii"))
-        if match is not None:
-            socket_id, channel, tail = match.groups()
-            if _no_repeat(tail):
-                return socket_id, channel
-    fields = parse_auth_body(body, CHANNEL_FIELDS, max_bytes)
+    # (A body that starts with whitespace, or is empty, takes the general parse.)
+    if body.__class__ is bytes and len(body) <= max_bytes and body[:1] not in b" \t\r\n":
+        # The usual shapes, straight to their parser; parse_auth_body does the same
+        # for every other input.
+        if body[:1] == b"{":
+            fields = _from_json(body, CHANNEL_FIELDS)
+        else:
+            if body.isascii():
+                match = PUSHER_JS_FORM.fullmatch(body.decode("ascii"))
+                if match is not None:
+                    socket_id, channel, tail = match.groups()
+                    if _no_repeat(tail):
+                        return socket_id, channel
+            fields = _from_form(body, CHANNEL_FIELDS)
+    else:
+        fields = parse_auth_body(body, CHANNEL_FIELDS, max_bytes)
     return fields["socket_id"], fields["channel_name"]
 
 

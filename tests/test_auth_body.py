@@ -14,6 +14,8 @@ import re
 import urllib.parse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pusher_fast import _auth_body
 from tests.helpers import KEY, MASTER_KEY_B64, SECRET, hmac_hex, make_client
@@ -229,3 +231,36 @@ class TestUserAuthenticationFromBody:
     def test_user_data_needs_an_id(self, client):
         with pytest.raises(ValueError, match="id"):
             client.authenticate_user_from_body(form(socket_id=SOCKET_ID), {"name": "x"})
+
+
+_PIECES = st.lists(
+    st.tuples(
+        st.sampled_from(["socket_id", "channel_name", "socket%5Fid", "channel_name+", "x", ""]),
+        st.sampled_from(["=", ""]),
+        st.one_of(
+            st.sampled_from(["1.2", "12.34", "private-a", "presence-a", "a%40b", "+", "%ff"]),
+            st.text(alphabet="-_.@%+&=1a", max_size=8),
+        ),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=_PIECES,
+    lead=st.sampled_from(["", " ", "{"]),
+    kind=st.sampled_from(["form", "json"]),
+)
+def test_the_shortcuts_agree_with_the_general_parse(pieces, lead, kind):
+    if kind == "json":
+        body = json.dumps({k: v for k, _, v in pieces}).encode()
+    else:
+        body = (lead + "&".join(k + s + v for k, s, v in pieces)).encode()
+    try:
+        general = _auth_body.parse_auth_body(body, _auth_body.CHANNEL_FIELDS)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _auth_body.parse_channel_body(body)
+        return
+    assert _auth_body.parse_channel_body(body) == (general["socket_id"], general["channel_name"])
