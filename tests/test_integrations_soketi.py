@@ -30,7 +30,14 @@ from tests.peers.app_server import ServedApp, serve_asgi, serve_wsgi
 from tests.peers.browser import BrowserClient, SubscriptionError
 from tests.peers.soketi import start_soketi
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+# deviation: the endpoints are a pusher_fast extension, tested on pusher_fast whatever
+# PEER_TEST_MODULE says.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.deviation,
+    pytest.mark.timeout(120),
+]
 
 WEBHOOK_EVENTS = ["channel_occupied", "member_added", "client_event"]
 
