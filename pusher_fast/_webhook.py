@@ -124,12 +124,19 @@ def verify(
         raise _fail(WebhookReason.MISSING_HEADER, f"webhook has no {KEY_HEADER} header")
     if not signature:
         raise _fail(WebhookReason.MISSING_HEADER, f"webhook has no {SIGNATURE_HEADER} header")
-    candidates = [token for token in tokens if token.key == key]
-    if not candidates:
+    known = False
+    verified = False
+    for token in tokens:
+        if token.key == key:
+            known = True
+            if token.signer.verify(raw, signature):
+                verified = True
+                break
+    if not known:
         raise _fail(
             WebhookReason.UNKNOWN_KEY, f"webhook {KEY_HEADER} {key[:64]!r} is not a key of this app"
         )
-    if not any(token.signer.verify(raw, signature) for token in candidates):
+    if not verified:
         raise _fail(
             WebhookReason.BAD_SIGNATURE,
             f"webhook {SIGNATURE_HEADER} is not the signature of its body under key {key!r}",

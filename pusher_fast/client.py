@@ -691,7 +691,10 @@ class Pusher:
     def _webhook_tokens(
         self, extra_tokens: Iterable[Mapping[str, str]] | None
     ) -> list[_webhook.Token]:
-        tokens = [_webhook.Token(self._key, self._signer)]
+        own = self.__dict__.get("_own_token")
+        if own is None or own.signer is not self._signer:  # built once per signer
+            own = self.__dict__["_own_token"] = _webhook.Token(self._key, self._signer)
+        tokens = [own]
         if extra_tokens is not None:
             # A Signer per rotated secret, kept (bounded) so each webhook does not re-derive it.
             cache: dict[tuple[str, str], Any] = self.__dict__.setdefault("_extra_signers", {})
