@@ -433,3 +433,13 @@ def test_async_pusher_inherits_the_server_side_methods_as_plain_calls():
     assert auth == {"auth": f"{KEY}:{hmac_hex(SECRET, '1.2:private-a')}"}
     user = client.authenticate_user_from_body(b"socket_id=1.2", {"id": "u"})
     assert user == client.authenticate_user("1.2", {"id": "u"})
+
+
+def test_a_new_signer_is_used_for_webhooks_at_once(client):
+    from pusher_fast._signing import PythonSigner
+
+    body = body_of()
+    assert client.webhook(headers_for(body), body).time_ms == NOW_MS
+    client._use_signer(PythonSigner(KEY, "rotated-secret"))
+    assert refusal(client, headers_for(body), body) is WebhookReason.BAD_SIGNATURE
+    assert client.webhook(headers_for(body, secret="rotated-secret"), body).time_ms == NOW_MS
