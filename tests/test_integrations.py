@@ -359,6 +359,21 @@ def test_misconfiguration_is_refused_when_building(build, client):
         build(client, on_webhook=print, extra_tokens=[{"key": "k"}])
 
 
+@pytest.mark.parametrize("build", [pusher_blueprint, pusher_urlpatterns])
+def test_synchronous_frameworks_refuse_async_callbacks(build, client):
+    async def authorize(request, channel, socket_id):
+        return True
+
+    class AsyncCallable:
+        async def __call__(self, webhook):
+            return None
+
+    with pytest.raises(TypeError, match="authorize is an async function"):
+        build(client, authorize=authorize)
+    with pytest.raises(TypeError, match="on_webhook is an async function"):
+        build(client, on_webhook=AsyncCallable())
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize(
     ("channel", "decision", "error"),

@@ -28,6 +28,7 @@ This module is framework-free: the shared steps each integration runs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
@@ -97,6 +98,13 @@ def content_length_problem(value: Any, limit: int) -> Answer | None:
     return None
 
 
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an ``async def`` or an async ``__call__``)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """What an integration serves, and how; built by each framework's helper."""
@@ -124,12 +132,19 @@ class Endpoints:
         user_auth_path: str,
         webhook_path: str,
         extra_tokens: Iterable[Mapping[str, str]] | None,
+        sync_only: bool = False,
     ) -> Endpoints:
         if authorize is None and user is None and on_webhook is None:
             raise ValueError("give at least one of authorize=, user= and on_webhook=")
         for name, fn in (("authorize", authorize), ("user", user), ("on_webhook", on_webhook)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} should be callable, got {type(fn).__name__}")
+            if sync_only and fn is not None and is_async_callable(fn):
+                # A WSGI view would get a coroutine back and never run it.
+                raise TypeError(
+                    f"{name} is an async function: these views are synchronous; use "
+                    "pusher_fast.integrations.asgi, or a plain function"
+                )
         tokens = None
         if extra_tokens is not None:
             tokens = tuple(extra_tokens)

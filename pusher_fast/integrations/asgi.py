@@ -41,6 +41,7 @@ from . import (
     Answer,
     Endpoints,
     content_length_problem,
+    is_async_callable,
     too_large,
 )
 
@@ -54,15 +55,9 @@ def _respond(answer: Answer) -> Response:
     return Response(answer.body(), status_code=answer.status, media_type="application/json")
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
-    )
-
-
 def _caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An ``async`` function calling ``fn``: awaited if async, else in the thread pool."""
-    if _is_async(fn):
+    if is_async_callable(fn):
         return fn
 
     async def call(*args: Any) -> Any:

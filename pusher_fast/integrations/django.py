@@ -85,6 +85,7 @@ def pusher_views(
         user_auth_path=USER_AUTH_PATH,
         webhook_path=WEBHOOK_PATH,
         extra_tokens=extra_tokens,
+        sync_only=True,
     )
     views: dict[str, View] = {}
 

@@ -85,6 +85,7 @@ def pusher_blueprint(
         user_auth_path=user_auth_path,
         webhook_path=webhook_path,
         extra_tokens=extra_tokens,
+        sync_only=True,
     )
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
 
