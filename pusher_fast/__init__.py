@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from ._options import InsecureTransportWarning
 from ._signing import IMPLEMENTATION
+from ._webhook import Webhook, WebhookEvent
 from .client import Pusher
 from .errors import (
     PusherBadAuth,
@@ -24,6 +25,7 @@ from .errors import (
     PusherError,
     PusherForbidden,
     PusherTransportError,
+    PusherWebhookError,
 )
 from .version import VERSION
 
@@ -55,5 +57,8 @@ __all__ = [
     "PusherError",
     "PusherForbidden",
     "PusherTransportError",
+    "PusherWebhookError",
+    "Webhook",
+    "WebhookEvent",
     "errors",
 ]

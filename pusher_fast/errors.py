@@ -10,6 +10,8 @@ before anything is sent, as the official library does.
 
 from __future__ import annotations
 
+import enum
+
 
 class PusherError(Exception):
     """Base class of every error the Pusher HTTP API or its transport reports."""
@@ -57,6 +59,44 @@ class PusherTransportError(PusherError):
         self.ambiguous = ambiguous
 
 
+class WebhookReason(str, enum.Enum):
+    """Why a webhook was refused (``PusherWebhookError.reason``)."""
+
+    MISSING_HEADER = "missing_header"  # no X-Pusher-Key or X-Pusher-Signature
+    UNKNOWN_KEY = "unknown_key"  # X-Pusher-Key is none of the accepted keys
+    BAD_SIGNATURE = "bad_signature"  # not the HMAC of the raw body under that key's secret
+    STALE = "stale"  # time_ms more than 5 minutes away from now
+    NOT_JSON = "not_json"  # the body is not UTF-8 JSON
+    BAD_SHAPE = "bad_shape"  # JSON, but not {"time_ms": int, "events": [{...}]}
+    DECRYPTION_FAILED = "decryption_failed"  # an encrypted event's data did not decrypt
+
+
+class PusherWebhookError(PusherError, ValueError):
+    """A webhook that cannot be trusted or read; ``reason`` says which check failed."""
+
+    def __init__(self, reason: WebhookReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    #: Signature, key and freshness failures are authentication failures (401); the
+    #: others are a bad request (400).
+    @property
+    def http_status(self) -> int:
+        if self.reason in _AUTH_REASONS:
+            return 401
+        return 400
+
+
+_AUTH_REASONS = frozenset(
+    (
+        WebhookReason.MISSING_HEADER,
+        WebhookReason.UNKNOWN_KEY,
+        WebhookReason.BAD_SIGNATURE,
+        WebhookReason.STALE,
+    )
+)
+
+
 __all__ = [
     "PusherBadAuth",
     "PusherBadRequest",
@@ -64,4 +104,6 @@ __all__ = [
     "PusherError",
     "PusherForbidden",
     "PusherTransportError",
+    "PusherWebhookError",
+    "WebhookReason",
 ]

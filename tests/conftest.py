@@ -68,6 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "skipped when peers/node_modules is missing, a failure if $CI is set",
     )
     config.addinivalue_line(
+        "markers", "slow: takes seconds (real servers, several processes); -m 'not slow' skips"
+    )
+    config.addinivalue_line(
         "markers",
         "deviation: relies on a deliberate deviation from (or an extension of) the official "
         "pusher library; "

@@ -6,6 +6,8 @@ Everything here listens on and talks to 127.0.0.1 only, and every process is sto
 - :class:`tests.peers.browser.BrowserClient` drives a pusher-js client (``tests/peers/client.js``).
 - :func:`tests.peers.auth_server.start_auth_server` serves channel authorization, user
   authentication and a webhook receiver on top of a Python Pusher client object.
+- :func:`tests.peers.app_server.serve_asgi` / ``serve_wsgi`` serve a real web app (uvicorn,
+  wsgiref) in a thread, e.g. the ``pusher_fast.integrations`` endpoints.
 
 ``peers_available()`` tells whether ``peers/node_modules`` (``cd peers && npm ci``) is installed
 (env ``PEERS_NODE_MODULES`` points elsewhere).

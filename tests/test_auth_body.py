@@ -1,0 +1,266 @@
+"""Authorization from the raw posted body: ``authorize_channel_from_body`` and
+``authenticate_user_from_body``.
+
+The result is exactly what ``authenticate`` / ``authenticate_user`` return for the
+same values, and the signature is checked independently (``hmac``).  Bodies that
+are missing a field, repeat one, are malformed or too large raise ValueError
+naming the problem; a body of the wrong Python type raises TypeError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pusher_fast import _auth_body
+from tests.helpers import KEY, MASTER_KEY_B64, SECRET, hmac_hex, make_client
+
+SOCKET_ID = "1234.1234"
+
+
+@pytest.fixture
+def client():
+    return make_client(encryption_master_key_base64=MASTER_KEY_B64)
+
+
+def form(**fields: str) -> bytes:
+    return urllib.parse.urlencode(fields).encode()
+
+
+def pusher_js_body(channel: str, **params: str) -> bytes:
+    return form(socket_id=SOCKET_ID, channel_name=channel, **params)
+
+
+class TestChannelAuthorizationFromBody:
+    def test_pusher_js_form_body_signs_the_channel(self, client):
+        result = client.authorize_channel_from_body(pusher_js_body("private-foobar"))
+        assert result == {"auth": f"{KEY}:{hmac_hex(SECRET, f'{SOCKET_ID}:private-foobar')}"}
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pusher_js_body("private-foobar"),
+            pusher_js_body("private-foobar").decode(),
+            pusher_js_body("private-foobar", user_id="u-1", user_info='{"a":1}'),
+            form(channel_name="private-foobar", socket_id=SOCKET_ID),  # other order
+            b"socket_id=1234.1234&&channel_name=private-foobar&",  # empty pieces
+            json.dumps({"socket_id": SOCKET_ID, "channel_name": "private-foobar"}).encode(),
+            json.dumps({"channel_name": "private-foobar", "socket_id": SOCKET_ID, "x": [1]}),
+            b'  {"socket_id": "1234.1234", "channel_name": "private-foobar"}',
+            {"socket_id": SOCKET_ID, "channel_name": "private-foobar"},
+            {"socket_id": [SOCKET_ID], "channel_name": ("private-foobar",)},
+            bytearray(pusher_js_body("private-foobar")),
+            memoryview(pusher_js_body("private-foobar")),
+        ],
+        ids=lambda b: type(b).__name__,
+    )
+    def test_every_body_form_gives_what_authenticate_gives(self, client, body):
+        expected = client.authenticate("private-foobar", SOCKET_ID)
+        assert client.authorize_channel_from_body(body) == expected
+
+    @pytest.mark.parametrize(
+        "channel",
+        ["private-a@b,c;d=e", "private-x_y.z-1", "presence-room", "private-encrypted-orders"],
+    )
+    def test_percent_encoded_and_every_channel_kind(self, client, channel):
+        custom = {"user_id": "u-1", "user_info": {"name": "Zoë"}}
+        expected = client.authenticate(channel, SOCKET_ID, custom)
+        assert client.authorize_channel_from_body(pusher_js_body(channel), custom) == expected
+        if channel.startswith("private-encrypted-"):
+            assert "shared_secret" in expected
+
+    def test_plus_in_a_param_decodes_as_space(self, client):
+        body = pusher_js_body("private-a") + b"&note=a+b%2Bc"
+        assert client.authorize_channel_from_body(body) == client.authenticate(
+            "private-a", SOCKET_ID
+        )
+
+    def test_presence_needs_custom_data_with_user_id(self, client):
+        with pytest.raises(ValueError, match="user_id"):
+            client.authorize_channel_from_body(pusher_js_body("presence-room"))
+
+    def test_presence_channel_data_is_signed(self, client):
+        result = client.authorize_channel_from_body(
+            pusher_js_body("presence-room"), {"user_id": "7"}
+        )
+        data = result["channel_data"]
+        assert json.loads(data) == {"user_id": "7"}
+        assert result["auth"] == f"{KEY}:{hmac_hex(SECRET, f'{SOCKET_ID}:presence-room:{data}')}"
+
+    @pytest.mark.parametrize(
+        ("body", "problem"),
+        [
+            (b"", "no 'socket_id'"),
+            (b"channel_name=private-a", "no 'socket_id'"),
+            (b"socket_id=1.1", "no 'channel_name'"),
+            (b"socket_id=1.1&socket_id=2.2&channel_name=private-a", "repeats the 'socket_id'"),
+            (b"socket_id=1.1&channel_name=private-a&channel_name=private-b", "repeats"),
+            (b"socket_id=1.1&channel_name=private-a&socket%5Fid=2.2", "repeats the 'socket_id'"),
+            (b"socket_id=1.1&channel_name", "has no '='"),
+            (b"socket_id=1.1&channel_name=private-%ff", "not UTF-8"),
+            (b"socket_id=1.1&channel_name=private-\xff", "not valid UTF-8"),
+            (b'{"socket_id": 1.1, "channel_name": "private-a"}', "should be a string, got float"),
+            (b'{"socket_id": ["1.1"], "channel_name": "private-a"}', "got list"),
+            (b'{"socket_id": "1.1"', "not valid JSON"),
+            (b'{"socket_id": "1.1"}', "no 'channel_name'"),
+            ({"socket_id": ["1.1", "2.2"], "channel_name": "private-a"}, "has 2 values"),
+            ({"socket_id": None, "channel_name": "private-a"}, "got NoneType"),
+            ({"channel_name": "private-a"}, "no 'socket_id'"),
+        ],
+    )
+    def test_malformed_bodies_are_value_errors_naming_the_problem(self, client, body, problem):
+        with pytest.raises(ValueError, match=problem):
+            client.authorize_channel_from_body(body)
+
+    @pytest.mark.parametrize(
+        "socket_id",
+        ["1.1:private-other", "1.1\n", " 1.1", "1", "a.b", "\u0661.\u0661", "1.1%00", ""],
+    )
+    def test_forged_or_invalid_socket_ids_are_refused(self, client, socket_id):
+        body = form(socket_id=socket_id, channel_name="private-a")
+        with pytest.raises(ValueError, match="socket_id"):
+            client.authorize_channel_from_body(body)
+
+    @pytest.mark.parametrize(
+        "channel", ["private-a:b", "private-a b", "#server-to-user-1", "x" * 201]
+    )
+    def test_invalid_channel_names_are_refused(self, client, channel):
+        with pytest.raises(ValueError, match="channel"):
+            client.authorize_channel_from_body(pusher_js_body(channel))
+
+    @pytest.mark.parametrize("kind", [bytes, str])
+    def test_a_body_over_the_limit_is_refused_before_parsing(self, client, kind):
+        body = pusher_js_body("private-a") + b"&pad=" + b"x" * _auth_body.MAX_AUTH_BODY_BYTES
+        with pytest.raises(ValueError, match="limit is 16384"):
+            client.authorize_channel_from_body(body if kind is bytes else body.decode())
+
+    def test_a_body_at_the_limit_is_accepted(self, client):
+        body = pusher_js_body("private-a") + b"&pad="
+        body += b"x" * (_auth_body.MAX_AUTH_BODY_BYTES - len(body))
+        assert len(body) == _auth_body.MAX_AUTH_BODY_BYTES
+        assert client.authorize_channel_from_body(body) == client.authenticate(
+            "private-a", SOCKET_ID
+        )
+
+    @pytest.mark.parametrize("body", [None, 12, ["socket_id=1.1"], object()])
+    def test_a_body_of_the_wrong_type_is_a_type_error(self, client, body):
+        with pytest.raises(TypeError, match="auth request body"):
+            client.authorize_channel_from_body(body)
+
+    def test_unencodable_str_body_is_a_value_error(self, client):
+        with pytest.raises(ValueError, match="Unicode"):
+            client.authorize_channel_from_body("socket_id=1.1&channel_name=private-\ud800")
+
+    def test_the_secret_never_appears_in_an_error(self, client):
+        for body in (b"socket_id=1.1", form(socket_id="x", channel_name="private-a")):
+            with pytest.raises(ValueError) as info:
+                client.authorize_channel_from_body(body)
+            assert SECRET not in str(info.value)
+
+
+class TestFastPathAgreesWithTheGeneralParse:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"socket_id=1.2&channel_name=private-a",
+            b"socket_id=1.2&channel_name=private-a&user_id=x",
+            b"socket_id=1.2&channel_name=private-a&user_id=x&socket_id=9.9",
+            b"socket_id=1.2&channel_name=private-a&x%5F=1&socket%5Fid=9.9",
+            b"socket_id=1.2&channel_name=private-a&channel_name=private-b",
+            b"socket_id=1.2&channel_name=private-a&a=b&channel_name=private-b",
+            b"socket_id=1.2&channel_name=private-a&note=about+socket_id",
+            b"socket_id=1.2&channel_name=presence-a&x=1",
+            b"socket_id=1.2&channel_name=private-encrypted-a&x=%41",
+        ],
+    )
+    @pytest.mark.parametrize("custom", [None, {"user_id": "u"}])
+    def test_same_answer_or_same_refusal(self, client, body, custom):
+        try:
+            general = _auth_body.parse_auth_body(body, _auth_body.CHANNEL_FIELDS)
+        except ValueError:
+            with pytest.raises(ValueError, match="repeats"):
+                _auth_body.parse_channel_body(body)
+            with pytest.raises(ValueError, match="repeats"):
+                client.authorize_channel_from_body(body, custom)
+            return
+        values = (general["socket_id"], general["channel_name"])
+        assert _auth_body.parse_channel_body(body) == values
+        try:
+            expected = client.authenticate(values[1], values[0], custom)
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                client.authorize_channel_from_body(body, custom)
+            return
+        assert client.authorize_channel_from_body(body, custom) == expected
+
+
+class TestUserAuthenticationFromBody:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            form(socket_id=SOCKET_ID),
+            form(socket_id=SOCKET_ID, user_id="ignored"),
+            json.dumps({"socket_id": SOCKET_ID}),
+            {"socket_id": SOCKET_ID},
+        ],
+    )
+    def test_gives_what_authenticate_user_gives(self, client, body):
+        user = {"id": "u-1", "user_info": {"name": "Ann"}}
+        result = client.authenticate_user_from_body(body, user)
+        assert result == client.authenticate_user(SOCKET_ID, user)
+        data = result["user_data"]
+        assert result["auth"] == f"{KEY}:{hmac_hex(SECRET, f'{SOCKET_ID}::user::{data}')}"
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"", "no 'socket_id'"),
+            (b"socket_id=1.1&socket_id=1.2", "repeats"),
+            (form(socket_id="1.1:x"), "socket_id"),
+        ],
+    )
+    def test_bad_bodies(self, client, body, error):
+        with pytest.raises(ValueError, match=error):
+            client.authenticate_user_from_body(body, {"id": "u"})
+
+    def test_user_data_needs_an_id(self, client):
+        with pytest.raises(ValueError, match="id"):
+            client.authenticate_user_from_body(form(socket_id=SOCKET_ID), {"name": "x"})
+
+
+_PIECES = st.lists(
+    st.tuples(
+        st.sampled_from(["socket_id", "channel_name", "socket%5Fid", "channel_name+", "x", ""]),
+        st.sampled_from(["=", ""]),
+        st.one_of(
+            st.sampled_from(["1.2", "12.34", "private-a", "presence-a", "a%40b", "+", "%ff"]),
+            st.text(alphabet="-_.@%+&=1a", max_size=8),
+        ),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=_PIECES,
+    lead=st.sampled_from(["", " ", "{"]),
+    kind=st.sampled_from(["form", "json"]),
+)
+def test_the_shortcuts_agree_with_the_general_parse(pieces, lead, kind):
+    if kind == "json":
+        body = json.dumps({k: v for k, _, v in pieces}).encode()
+    else:
+        body = (lead + "&".join(k + s + v for k, s, v in pieces)).encode()
+    try:
+        general = _auth_body.parse_auth_body(body, _auth_body.CHANNEL_FIELDS)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _auth_body.parse_channel_body(body)
+        return
+    assert _auth_body.parse_channel_body(body) == (general["socket_id"], general["channel_name"])
