@@ -1,0 +1,1 @@
+"""Optional integrations with other frameworks and engines, each behind its own extra."""
