@@ -195,7 +195,7 @@ def test_faults_retried_task_and_dead_letter(
     def fail_first_attempt(index: int, ids: Iterator[int]) -> Iterator[tuple[int, str, str]]:
         attempt = TaskContext.get().attemptNumber()
         for i in ids:
-            if index == 0 and attempt == 0 and i == 1500:
+            if index == 0 and attempt == 0 and i == 2000:
                 # Rows already handed downstream get sent meanwhile: the re-run sends them again.
                 time.sleep(2)
                 marker.write_text("attempt 0 of partition 0 failed on purpose")
@@ -204,6 +204,10 @@ def test_faults_retried_task_and_dead_letter(
             # than the server's 300-byte limit (413 for its whole batch, never retried).
             channel = "bad channel!" if i % 1000 == 500 else f"orders-{i % 3}"
             pad = "x" * 400 if (i % 1000 == 7 and i >= 2500) else ""
+            if index == 0:
+                # Rows reach the sink through 64 KB buffers: make the failed attempt's
+                # first 2000 rows big enough to get there before it fails.
+                pad = "y" * 150
             yield i, channel, pad
 
     schema = StructType(
@@ -251,9 +255,9 @@ def test_faults_retried_task_and_dead_letter(
     # Only 413 batches (10 rows, or fewer at a partition's end) fail on the server's side.
     server_failed = [i for i in dead_ids if i not in rejected]
     assert len(server_failed) <= 10 * len(too_big)
-    # Duplicates come only from the first attempt of the failed task (rows before 1500).
+    # Duplicates come only from the first attempt of the failed task (rows before 2000).
     duplicates = collections.Counter(recorded) - collections.Counter(delivered)
-    assert duplicates and all(i < 1500 for i in duplicates)
+    assert duplicates and all(i < 2000 for i in duplicates)
     assert len(recorded) == len(delivered) + sum(duplicates.values())
     # The 500s were retried (those of the failed attempt are not counted).
     failed_500 = sum(1 for r in server.requests if r.status == 500)
