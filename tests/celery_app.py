@@ -3,13 +3,15 @@
 Configured from the environment the test sets: ``PF_CELERY_BROKER`` (a redis URL, also the
 result backend), ``PF_CELERY_QUEUE``, ``PUSHER_URL`` (read by each worker process at start).
 Every run of ``pusher_fast.trigger`` is recorded in the redis list ``pf:runs`` (task id,
-whether the broker redelivered the message, process id), so a test can explain duplicates.
+whether the broker redelivered the message, process id), so a test can explain duplicates,
+then works ``PF_CELERY_TASK_WORK`` seconds before triggering.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import redis
@@ -21,6 +23,9 @@ from pusher_fast.integrations.celery import install
 BROKER = os.environ.get("PF_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 QUEUE = os.environ.get("PF_CELERY_QUEUE", "pusher_fast_test")
 VISIBILITY_TIMEOUT = int(os.environ.get("PF_CELERY_VISIBILITY_TIMEOUT", "10"))
+#: Seconds of "work" each trigger task does before it triggers, so that a kill mostly finds
+#: the pool processes inside tasks that have not sent their event yet.
+TASK_WORK = float(os.environ.get("PF_CELERY_TASK_WORK", "0.01"))
 
 app = Celery("pusher_fast_tests", broker=BROKER, backend=BROKER)
 app.conf.update(
@@ -62,3 +67,4 @@ def _record_run(task_id: str, task: Any, **_: Any) -> None:
             }
         ),
     )
+    time.sleep(TASK_WORK)
