@@ -49,6 +49,29 @@ def test_retry_after_is_read_when_the_error_carries_it() -> None:
     assert _retry_after(carrying) is None
 
 
+def test_retry_after_sets_the_countdown_of_celerys_retry() -> None:
+    from types import SimpleNamespace
+
+    from pusher_fast.integrations.celery import _retry_now
+
+    calls: list[dict[str, Any]] = []
+
+    class Retry(Exception):
+        pass
+
+    def retry(**kwargs: Any) -> Retry:
+        calls.append(kwargs)
+        return Retry()
+
+    task = SimpleNamespace(request=SimpleNamespace(retries=0), max_retries=3, retry=retry)
+    error = PusherRetryableError("429: slow down", 429, 4.0)
+    with pytest.raises(Retry):
+        _retry_now(task, error)  # type: ignore[arg-type]
+    assert calls == [{"exc": error, "countdown": 4.0}]
+    _retry_now(task, PusherRetryableError("503", 503))  # type: ignore[arg-type]
+    assert len(calls) == 1  # no Retry-After: left to autoretry's backoff
+
+
 # -- a real broker and worker ----------------------------------------------------------------
 
 celery = pytest.importorskip("celery")
