@@ -82,7 +82,14 @@ def test_token_bucket_paces_at_its_rate() -> None:
 
 # -- real Spark ------------------------------------------------------------------------------
 
-pyspark = pytest.importorskip("pyspark")
+
+def _spark_missing() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyspark") is None
+
+
+needs_spark = pytest.mark.skipif(_spark_missing(), reason="pyspark is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +112,7 @@ def spark(event_log: Path) -> Iterator[Any]:
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.eventLog.enabled", "true")
         .config("spark.eventLog.dir", str(event_log))
         .getOrCreate()
@@ -137,6 +145,7 @@ def _dead_rows(spark: Any, path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
+@needs_spark
 def test_every_row_delivered_exactly_once_when_nothing_fails(
     spark: Any, server: PusherServer, tmp_path: Path
 ) -> None:
@@ -167,6 +176,7 @@ def test_every_row_delivered_exactly_once_when_nothing_fails(
 
 
 @pytest.mark.slow
+@needs_spark
 def test_faults_retried_task_and_dead_letter(
     spark: Any, server: PusherServer, tmp_path: Path
 ) -> None:
@@ -269,6 +279,7 @@ def test_faults_retried_task_and_dead_letter(
 
 
 @pytest.mark.slow
+@needs_spark
 def test_dead_letter_rerun_is_one_call(spark: Any, server: PusherServer, tmp_path: Path) -> None:
     from pyspark.sql import functions as F
 
@@ -299,6 +310,7 @@ def test_dead_letter_rerun_is_one_call(spark: Any, server: PusherServer, tmp_pat
 
 
 @pytest.mark.slow
+@needs_spark
 def test_rate_budget_and_plain_values(spark: Any, server: PusherServer) -> None:
     """A budget of 400 events/s over 2 concurrent partitions: 200/s each; a numeric data
     column is JSON-encoded by the client; socket ids are passed on."""
@@ -327,6 +339,7 @@ def test_rate_budget_and_plain_values(spark: Any, server: PusherServer) -> None:
 
 
 @pytest.mark.slow
+@needs_spark
 def test_structured_streaming_checkpoint_restart(
     spark: Any, server: PusherServer, tmp_path: Path
 ) -> None:
