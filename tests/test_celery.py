@@ -72,6 +72,29 @@ def test_retry_after_sets_the_countdown_of_celerys_retry() -> None:
     assert len(calls) == 1  # no Retry-After: left to autoretry's backoff
 
 
+def test_install_again_drops_the_client_built_for_the_previous_install() -> None:
+    """A second install() (another app, other credentials) in the same process sends with the
+    new credentials, not with the client cached for the first one."""
+    celery = pytest.importorskip("celery")
+    from pusher_fast.integrations import celery as integration
+
+    def eager_app() -> Any:
+        app = celery.Celery("pf-reinstall", broker="memory://", backend="cache+memory://")
+        app.conf.update(task_always_eager=True, task_eager_propagates=True)
+        return app
+
+    with PusherServer() as first, PusherServer() as second:
+        try:
+            tasks = integration.install(eager_app(), credentials=first.pusher_url)
+            tasks.trigger.delay("orders", "created", {"id": 1}).get()
+            tasks = integration.install(eager_app(), credentials=second.pusher_url)
+            tasks.trigger.delay("orders", "created", {"id": 2}).get()
+        finally:
+            integration._on_process_shutdown()  # close this process's client
+        assert [e.json() for e in first.events] == [{"id": 1}]
+        assert [e.json() for e in second.events] == [{"id": 2}]
+
+
 # -- a real broker and worker ----------------------------------------------------------------
 
 try:

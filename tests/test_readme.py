@@ -23,9 +23,19 @@ How the README's code blocks are tested (the convention for anyone adding one):
   ``setup=`` names what the harness defines before the block runs: ``client`` (a
   ``pusher_fast.Pusher`` on the server), ``events`` (100 objects with ``.channel``, ``.name``,
   ``.data``), ``store`` (a function that keeps what it is given), ``webhook`` (``key``,
-  ``signature``, ``body``: a valid webhook request for the redirected client's app).
+  ``signature``, ``body``: a valid webhook request for the redirected client's app),
+  ``celery`` (no name: every Celery app the block makes, with whatever broker and backend it
+  names, runs its tasks eagerly in this process, with errors propagating and an in-memory
+  broker and result backend, so ``.delay(...)`` needs no broker and sends at once; what the
+  block itself configures is left as it wrote it).
   ``service=mocked``: no redirect (the block intercepts HTTP itself). ``sends=no``: the block
-  must send nothing (checked: the server got no request).
+  must send nothing (checked: the server got no request). ``accepts=N``: the server must have
+  accepted at least N events when the block ends (for blocks that send through something the
+  redirect does not see: a Celery task, Spark's workers). ``slow=yes``: the case is marked
+  ``slow`` (it starts an engine, such as a local Spark: CI runs it once, not on every path).
+- Every block runs with ``PYSPARK_PYTHON`` set to this interpreter and ``SPARK_LOCAL_IP`` to
+  127.0.0.1, and a Spark session it leaves active is stopped afterwards; changes a block makes
+  to ``os.environ`` are undone after it.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import hashlib
 import hmac
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -56,7 +67,7 @@ README = ROOT / "README.md"
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _MARKER = re.compile(r"^<!--\s*readme-test:(.*?)-->\s*$")
 _HEADING = re.compile(r"^#+\s+(.*)$")
-SETUP_NAMES = {"client", "events", "store", "webhook"}
+SETUP_NAMES = {"client", "events", "store", "webhook", "celery"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -175,9 +186,13 @@ def test_every_code_block_names_its_language() -> None:
 def test_markers_name_known_setup() -> None:
     for block in PYTHON:
         assert block.setup <= SETUP_NAMES, (block.id, block.setup - SETUP_NAMES)
-        assert set(block.options) <= {"setup", "service", "sends"}, (block.id, block.options)
+        known = {"setup", "service", "sends", "accepts", "slow"}
+        assert set(block.options) <= known, (block.id, block.options)
         assert block.options.get("service", "local") in ("local", "mocked"), block.id
         assert block.options.get("sends", "yes") in ("yes", "no"), block.id
+        assert block.options.get("slow", "no") in ("yes", "no"), block.id
+        assert block.options.get("accepts", "1").isdigit(), block.id
+        assert not ("accepts" in block.options and block.options.get("sends") == "no"), block.id
 
 
 # -- running the blocks ---------------------------------------------------------------------------
@@ -207,6 +222,35 @@ class Redirect:
         monkeypatch.setattr(pusher_fast.client.Pusher, "__init__", init)
 
 
+def eager_celery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery apps made from now on run their tasks in this process, with no broker."""
+    from celery import Celery
+
+    original = Celery.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        # Settings changed on the app take precedence over a later config_from_object.
+        self.conf.update(
+            task_always_eager=True,
+            task_eager_propagates=True,
+            broker_url="memory://",
+            result_backend="cache+memory://",
+        )
+
+    monkeypatch.setattr(Celery, "__init__", init)
+
+
+def stop_active_spark() -> None:
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
+
+
 def namespace_for(block: Block, server: PusherServer) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "readme_block"}
     if "client" in block.setup:
@@ -231,19 +275,41 @@ def namespace_for(block: Block, server: PusherServer) -> dict[str, Any]:
     return namespace
 
 
-@pytest.mark.parametrize("block", SCRIPTS, ids=[b.id for b in SCRIPTS])
+def _param(block: Block) -> Any:
+    marks = [pytest.mark.slow] if block.options.get("slow") == "yes" else []
+    return pytest.param(block, id=block.id, marks=marks)
+
+
+@pytest.mark.parametrize("block", [_param(b) for b in SCRIPTS])
 def test_python_block_runs(block: Block, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    environ = dict(os.environ)
     with PusherServer() as server:
         monkeypatch.setenv("PUSHER_URL", server.pusher_url)
+        # Spark's Python workers run this interpreter (its packages, this checkout), on loopback.
+        monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+        monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+        monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
         redirect = None
         if block.options.get("service", "local") == "local":
             redirect = Redirect(server, monkeypatch)
+        if "celery" in block.setup:
+            eager_celery(monkeypatch)
         namespace = namespace_for(block, server)
         code = compile(block.code, f"README.md:{block.line}", "exec")
-        exec(code, namespace)
+        try:
+            exec(code, namespace)
+        finally:
+            stop_active_spark()
+            for name in set(os.environ) - set(environ):
+                del os.environ[name]
+            os.environ.update(environ)
         sent = len(server.requests)
+        accepted = len(server.events)
         if "webhook" in block.setup and "payload" in namespace:
             assert namespace["payload"] is not None, "the README's webhook was not valid"
+    if "accepts" in block.options:
+        wanted = int(block.options["accepts"])
+        assert accepted >= wanted, f"{block.id}: the server accepted {accepted} of {wanted} events"
     if block.options.get("sends") == "no":
         assert sent == 0, f"{block.id} sent {sent} requests"
     elif redirect is not None and redirect.count and re.search(r"\.trigger\(|\.add\(", block.code):

@@ -213,6 +213,8 @@ def install(
     if isinstance(credentials, str):
         credentials = PusherCredentials(credentials)
     _config = _Config(credentials, env, dict(client_options or {}))
+    # A client built for an earlier install() has that install's credentials: drop it.
+    _on_process_shutdown()
     worker_process_init.connect(_on_process_init, weak=False)
     worker_process_shutdown.connect(_on_process_shutdown, weak=False)
 
