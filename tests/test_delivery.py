@@ -261,9 +261,9 @@ def test_failed_write_on_a_kept_alive_connection_is_resent_silently(
 ) -> None:
     """The idle check is disabled so that the write itself meets the reset connection:
     writing failed, so the request was not processed and goes once more, unasked."""
-    from pusher_fast import _asynchttp, _fasthttp
+    from pusher_fast.transports import aio_sockets, sockets
 
-    module = _fasthttp if transport == "sync" else _asynchttp
+    module = sockets if transport == "sync" else aio_sockets
     monkeypatch.setattr(module._Connection, "dropped", lambda self: False)
     server.default = Reply(after="reset")
     driver = Driver(transport, server)
