@@ -163,9 +163,16 @@ def make_policy(retries: RetriesArg, at_least_once: bool = False) -> DeliveryPol
 def _next_wait(
     policy: DeliveryPolicy, made: int, outcome: Union[Raw, PusherTransportError]
 ) -> float | None:
+    """The wait before attempt ``made + 1`` after ``outcome`` (None: it stands)."""
     if isinstance(outcome, PusherTransportError):
         return policy.retry_error(made, outcome.ambiguous)
     return policy.retry_status(made, outcome[0], outcome[2])
+
+
+def _final(outcome: Union[Raw, PusherTransportError]) -> Raw:
+    if isinstance(outcome, PusherTransportError):
+        raise outcome
+    return outcome
 
 
 def send_with_policy(policy: DeliveryPolicy, attempt: Callable[[Any], Raw], request: Any) -> Raw:
@@ -174,13 +181,11 @@ def send_with_policy(policy: DeliveryPolicy, attempt: Callable[[Any], Raw], requ
     while True:
         made += 1
         try:
-            answer = attempt(request)
+            outcome: Union[Raw, PusherTransportError] = attempt(request)
         except PusherTransportError as exc:
-            if (delay := _next_wait(policy, made, exc)) is None:
-                raise
-        else:
-            if (delay := _next_wait(policy, made, answer)) is None:
-                return answer
+            outcome = exc
+        if (delay := _next_wait(policy, made, outcome)) is None:
+            return _final(outcome)
         time.sleep(delay)
 
 
@@ -192,13 +197,11 @@ async def async_send_with_policy(
     while True:
         made += 1
         try:
-            answer = await attempt(request)
+            outcome: Union[Raw, PusherTransportError] = await attempt(request)
         except PusherTransportError as exc:
-            if (delay := _next_wait(policy, made, exc)) is None:
-                raise
-        else:
-            if (delay := _next_wait(policy, made, answer)) is None:
-                return answer
+            outcome = exc
+        if (delay := _next_wait(policy, made, outcome)) is None:
+            return _final(outcome)
         await asyncio.sleep(delay)
 
 

@@ -22,14 +22,14 @@ import requests
 import urllib3.exceptions
 
 from ._request import Request
-from ._retry import RetriesArg, make_policy, send_with_policy
-from .transports.base import Raw, process_response, transport_error
+from ._retry import RetriesArg, make_policy
+from .transports.base import PolicyTransport, Raw, transport_error
 
 if TYPE_CHECKING:
     from .client import Pusher
 
 
-class RequestsBackend:
+class RequestsBackend(PolicyTransport):
     """Sends requests over one ``requests.Session`` per client (keep-alive).
 
     Options: ``session`` (a ``requests.Session`` of your own), ``retries`` and
@@ -58,17 +58,6 @@ class RequestsBackend:
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self.policy = make_policy(retries, at_least_once)
-
-    def send_request(self, request: Request) -> Any:
-        status, body, _ = self.send_raw(request)
-        return process_response(status, body)
-
-    def send_raw(self, request: Request) -> Raw:
-        """Send and return (status, body, headers) under the delivery policy; no answer
-        raises PusherTransportError."""
-        if not self.policy.total:
-            return self.send_once(request)
-        return send_with_policy(self.policy, self.send_once, request)
 
     def send_once(self, request: Request) -> Raw:
         """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""

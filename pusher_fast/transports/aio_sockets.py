@@ -8,25 +8,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import select
-import ssl
 from typing import TYPE_CHECKING, Any, Optional
 
-from .._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
+from .._http11 import ProtocolError, ResponseReader
 from .._request import Request
-from .._retry import RetriesArg, async_send_with_policy, make_policy
-from .base import (
-    CONNECTION_CLOSED,
-    CertArg,
-    ClosedByServer,
-    NotWritten,
-    ProxiesArg,
-    Raw,
-    VerifyArg,
-    connection_error,
-    make_ssl_context,
-    process_response,
-    select_proxy,
-)
+from . import base
+from .base import AsyncPolicyTransport, Raw, SocketSetup, process_response
 
 if TYPE_CHECKING:
     from ..client import Pusher
@@ -92,7 +79,7 @@ class _Connection(asyncio.Protocol):
         reader = self.reader
         if reader is not None:
             if not reader.started:
-                self._finish(ClosedByServer("closed by the server without an answer"))
+                self._finish(base.ClosedByServer("closed by the server without an answer"))
             else:
                 try:
                     reader.feed(b"")  # completes a body that runs to the end of the connection
@@ -106,10 +93,12 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         reader = self.reader
         if reader is not None:
-            if exc is None or (isinstance(exc, CONNECTION_CLOSED) and not reader.started):
+            if exc is None or (isinstance(exc, base.CONNECTION_CLOSED) and not reader.started):
                 # Closed (FIN or RST) before any byte of answer: a stale connection if
                 # it served before, and the request was not read.
-                exc = ClosedByServer(str(exc) if exc else "closed by the server without an answer")
+                exc = base.ClosedByServer(
+                    str(exc) if exc else "closed by the server without an answer"
+                )
             self._finish(exc)
 
     # -- requests ----------------------------------------------------------------------------
@@ -130,7 +119,7 @@ class _Connection(asyncio.Protocol):
         """Write a request, return its complete answer (raises OSError/ProtocolError)."""
         transport = self.transport
         if transport is None or self.closed:
-            raise ClosedByServer("closed by the server before the request was written")
+            raise base.ClosedByServer("closed by the server before the request was written")
         loop = asyncio.get_running_loop()
         reader = self.reader = ResponseReader()
         waiter = self.waiter = loop.create_future()
@@ -183,7 +172,7 @@ class _Connection(asyncio.Protocol):
                     close()
 
 
-class AsyncSocketTransport:
+class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
     """Sends requests over a pool of keep-alive asyncio connections (see the module doc).
 
     Options: ``limit`` (connections open at once, default 100), ``ca_certs`` (a CA bundle
@@ -191,50 +180,19 @@ class AsyncSocketTransport:
     ``at_least_once`` (the delivery policy, as for the sync client).
     """
 
-    def __init__(
-        self,
-        client: Pusher,
-        *,
-        limit: int = 100,
-        ca_certs: Optional[str] = None,
-        retries: RetriesArg = None,
-        at_least_once: bool = False,
-        verify: VerifyArg = True,
-        cert: CertArg = None,
-        proxies: ProxiesArg = None,
-    ) -> None:
-        # The environment's proxies are default_async_backend's business; explicit ones here
-        # would be silently ignored.
-        if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
-            raise ValueError(
-                "AsyncSocketTransport does not speak to proxies: use AsyncIOBackend "
-                "(default_async_backend picks it when a proxy applies)"
-            )
-        self.policy = make_policy(retries, at_least_once)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"limit should be a positive int, got {limit!r}")
-        self.client = client
+    _name = "AsyncSocketTransport"
+    _instead = "AsyncIOBackend (default_async_backend picks it when a proxy applies)"
+
+    def __init__(self, client: Pusher, *, limit: int = 100, **options: Any) -> None:
+        super().__init__(client, **options)
+        base.check_positive("limit", limit)
         self.limit = limit
-        self.timeout = float(client.timeout)
-        self.ssl_context: Optional[ssl.SSLContext] = (
-            make_ssl_context(ca_certs, verify, cert) if client.ssl else None
-        )
-        self._host = client.host
-        self._port = client.port
-        self._encoder = RequestEncoder(
-            host_header(client.host, client.port, 443 if client.ssl else 80)
-        )
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._idle: list[_Connection] = []
         self._open = 0
         self._waiting: collections.deque[asyncio.Future[Optional[_Connection]]] = (
             collections.deque()
         )
-        self._generation = 0
-        #: Requests sent a second time because their kept-alive connection was stale.
-        self.stale_resends = 0
-        #: Connections opened so far (TCP, and TLS handshakes for https).
-        self.connections_opened = 0
 
     # -- the backend interface ---------------------------------------------------------------
 
@@ -243,15 +201,7 @@ class AsyncSocketTransport:
         if not self.policy.total:
             reader = await self._send(request)
             return process_response(reader.status, reader.body)
-        status, body, _ = await async_send_with_policy(self.policy, self.send_once, request)
-        return process_response(status, body)
-
-    async def send_raw(self, request: Request) -> Raw:
-        """Send and return (status, body, headers) under the delivery policy; no answer
-        raises PusherTransportError."""
-        if not self.policy.total:
-            return await self.send_once(request)
-        return await async_send_with_policy(self.policy, self.send_once, request)
+        return await super().send_request(request)
 
     async def send_once(self, request: Request) -> Raw:
         """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
@@ -291,7 +241,7 @@ class AsyncSocketTransport:
             deadline = loop.time() + self.timeout
         try:
             return await self._exchange(conn, data, request, deadline)
-        except NotWritten:
+        except base.NotWritten:
             pass
         self.stale_resends += 1
         conn = await self._checkout(request, fresh=True, deadline=deadline)
@@ -311,8 +261,8 @@ class AsyncSocketTransport:
             # Fully written, or answered in part: it may have been processed.
             ambiguous = conn.written or conn.answered
             if not ambiguous and reused and not isinstance(exc, TimeoutError):
-                raise NotWritten from exc  # a stale kept-alive connection: send once more
-            raise connection_error(request, exc, ambiguous) from exc
+                raise base.NotWritten from exc  # a stale kept-alive connection: send once more
+            raise base.connection_error(request, exc, ambiguous) from exc
         finally:
             self._release(conn)
 
@@ -397,7 +347,7 @@ class AsyncSocketTransport:
                 max(0.0, deadline - loop.time()),
             )
         except (OSError, asyncio.TimeoutError) as exc:
-            raise connection_error(request, exc) from exc
+            raise base.connection_error(request, exc) from exc
         self.connections_opened += 1
         return conn
 

@@ -7,30 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
 
 from .._request import Request, wire_query
-from .._retry import RetriesArg, async_send_with_policy, make_policy
-from .base import (
-    CertArg,
-    ProxiesArg,
-    Raw,
-    VerifyArg,
-    is_default_tls,
-    make_ssl_context,
-    process_response,
-    select_proxy,
-    transport_error,
-)
+from .._retry import RetriesArg, make_policy
+from . import base
+from .base import AsyncPolicyTransport, Raw
 
 if TYPE_CHECKING:
     from ..client import Pusher
 
 
-class AsyncIOBackend:
+class AsyncIOBackend(AsyncPolicyTransport):
     """Sends requests over one pooled ``aiohttp.ClientSession`` per client.
 
     Options: ``limit`` (connections in the pool, default 100), ``session`` (an
@@ -57,9 +48,9 @@ class AsyncIOBackend:
         at_least_once: bool = False,
         ca_certs: str | None = None,
         trust_env: bool = False,
-        verify: VerifyArg = True,
-        cert: CertArg = None,
-        proxies: ProxiesArg = None,
+        verify: base.VerifyArg = True,
+        cert: base.CertArg = None,
+        proxies: base.ProxiesArg = None,
     ) -> None:
         self.policy = make_policy(retries, at_least_once)
         self.client = client
@@ -70,12 +61,12 @@ class AsyncIOBackend:
         self._timeout = aiohttp.ClientTimeout(total=client.timeout)
         self._trust_env = trust_env
         self._ssl: ssl.SSLContext | bool = True
-        if ca_certs or not is_default_tls(verify, cert):
-            self._ssl = make_ssl_context(ca_certs, verify, cert)
+        if ca_certs or not base.is_default_tls(verify, cert):
+            self._ssl = base.make_ssl_context(ca_certs, verify, cert)
         # An explicit proxy goes with each request; trust_env covers the environment's.
         self._proxy: str | None = None
         if proxies is not None:
-            self._proxy = select_proxy(proxies, client.scheme, client.host)
+            self._proxy = base.select_proxy(proxies, client.scheme, client.host)
             if self._proxy is None:
                 trust_env = False  # requests' {"https": None}: no proxy, not even the environment's
 
@@ -96,15 +87,6 @@ class AsyncIOBackend:
             self._owns_session = True
         return session
 
-    async def send_request(self, request: Request) -> Any:
-        status, body, _ = await self.send_raw(request)
-        return process_response(status, body)
-
-    async def send_raw(self, request: Request) -> Raw:
-        """Send and return (status, body, headers) under the delivery policy; no answer
-        raises PusherTransportError."""
-        return await async_send_with_policy(self.policy, self.send_once, request)
-
     async def send_once(self, request: Request) -> Raw:
         """One attempt (the bulk senders apply their own policy)."""
         # encoded=True: the query is sent exactly as signed.
@@ -119,7 +101,7 @@ class AsyncIOBackend:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             # Only a failure to connect says the request was surely not sent.
             ambiguous = not isinstance(exc, aiohttp.ClientConnectorError)
-            raise transport_error(request, exc, ambiguous, repr(exc)) from exc
+            raise base.transport_error(request, exc, ambiguous, repr(exc)) from exc
 
     async def aclose(self) -> None:
         if self._session is not None and self._owns_session:

@@ -8,28 +8,15 @@ from __future__ import annotations
 import os
 import select
 import socket
-import ssl
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from .._http11 import ProtocolError, RequestEncoder, ResponseReader, host_header
+from .._http11 import ProtocolError, ResponseReader
 from .._request import Request
-from .._retry import RetriesArg, make_policy, send_with_policy
-from .base import (
-    CONNECTION_CLOSED,
-    CertArg,
-    ClosedByServer,
-    NotWritten,
-    ProxiesArg,
-    Raw,
-    VerifyArg,
-    connection_error,
-    make_ssl_context,
-    process_response,
-    select_proxy,
-)
+from . import base
+from .base import PolicyTransport, Raw, SocketSetup, process_response
 
 if TYPE_CHECKING:
     from ..client import Pusher
@@ -42,6 +29,10 @@ _TIMEOUTS = (TimeoutError, socket.timeout)
 _READ_BUFFER = 65536
 _monotonic = time.monotonic
 _HAS_POLL = hasattr(select, "poll")
+
+
+#: The keywords :class:`SocketSetup` takes (TLS, proxies, the delivery policy).
+_SHARED_OPTIONS = frozenset(("ca_certs", "retries", "at_least_once", "verify", "cert", "proxies"))
 
 
 class _Connection:
@@ -72,7 +63,7 @@ class _Connection:
             pass  # closing a broken socket: nothing more to do
 
 
-class SocketTransport:
+class SocketTransport(SocketSetup, PolicyTransport):
     """Sends requests over a pool of keep-alive sockets.
 
     Options: ``maxsize`` (idle connections kept, default 10), ``ca_certs`` (a
@@ -83,52 +74,21 @@ class SocketTransport:
     :func:`default_backend` picks the urllib3 transport when one applies.
     """
 
-    def __init__(
-        self,
-        client: Pusher,
-        *,
-        maxsize: int = 10,
-        ca_certs: str | None = None,
-        retries: RetriesArg = None,
-        verify: VerifyArg = True,
-        cert: CertArg = None,
-        proxies: ProxiesArg = None,
-        at_least_once: bool = False,
-        **options: Any,
-    ) -> None:
-        # The environment's proxies are default_backend's business; explicit ones here
-        # would be silently ignored.
-        if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
-            raise ValueError(
-                "SocketTransport does not speak to proxies: use Urllib3Backend "
-                "(default_backend picks it when a proxy applies)"
-            )
-        if options:
+    _name = "SocketTransport"
+    _instead = "Urllib3Backend (default_backend picks it when a proxy applies)"
+
+    def __init__(self, client: Pusher, *, maxsize: int = 10, **options: Any) -> None:
+        unknown = set(options) - _SHARED_OPTIONS
+        if unknown:
             raise TypeError(
-                f"SocketTransport does not take {', '.join(sorted(options))}: "
+                f"SocketTransport does not take {', '.join(sorted(unknown))}: "
                 "those are urllib3 options (Urllib3Backend; default_backend picks it for them)"
             )
-        self.policy = make_policy(retries, at_least_once)
-        if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
-            raise ValueError(f"maxsize should be a positive int, got {maxsize!r}")
-        self.client = client
+        super().__init__(client, **options)
+        base.check_positive("maxsize", maxsize)
         self.maxsize = maxsize
-        self.timeout = float(client.timeout)
-        self.ssl_context: ssl.SSLContext | None = (
-            make_ssl_context(ca_certs, verify, cert) if client.ssl else None
-        )
-        self._host = client.host
-        self._port = client.port
-        self._encoder = RequestEncoder(
-            host_header(client.host, client.port, 443 if client.ssl else 80)
-        )
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._generation = 0
-        #: Requests sent a second time because their kept-alive connection was stale.
-        self.stale_resends = 0
-        #: Connections opened so far (TCP, and TLS handshakes for https).
-        self.connections_opened = 0
         _BACKENDS.add(self)
 
     # -- the backend interface ------------------------------------------------------------
@@ -138,15 +98,7 @@ class SocketTransport:
         if not self.policy.total:
             reader = self._send(request)
             return process_response(reader.status, reader.body)
-        status, body, _ = send_with_policy(self.policy, self.send_once, request)
-        return process_response(status, body)
-
-    def send_raw(self, request: Request) -> Raw:
-        """Send and return (status, body, headers) under the delivery policy; no answer
-        raises PusherTransportError."""
-        if not self.policy.total:
-            return self.send_once(request)
-        return send_with_policy(self.policy, self.send_once, request)
+        return super().send_request(request)
 
     def send_once(self, request: Request) -> Raw:
         """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
@@ -192,7 +144,7 @@ class SocketTransport:
         conn = self._checkout(request, deadline)
         try:
             return self._exchange(conn, data, request, deadline)
-        except NotWritten:
+        except base.NotWritten:
             pass
         with self._lock:
             self.stale_resends += 1
@@ -214,7 +166,7 @@ class SocketTransport:
                     sock.settimeout(left)
                 sock.sendall(data)  # the socket timeout bounds the whole sendall
                 written = True
-            except CONNECTION_CLOSED as exc:
+            except base.CONNECTION_CLOSED as exc:
                 # The server may have answered before closing (a 413 for a body it will not
                 # read): look for that answer before calling it a failure.
                 send_error = exc
@@ -233,7 +185,7 @@ class SocketTransport:
                         raise send_error from None
                     raise
                 if not chunk and not reader.started:
-                    raise send_error or ClosedByServer(
+                    raise send_error or base.ClosedByServer(
                         "the server closed the connection without answering"
                     )
                 if reader.feed(chunk):
@@ -246,8 +198,8 @@ class SocketTransport:
             # part: it may have been processed.  Otherwise it surely was not.
             ambiguous = written or reader.started
             if not ambiguous and conn.served and not isinstance(exc, _TIMEOUTS):
-                raise NotWritten from exc  # a stale kept-alive connection: send once more
-            raise connection_error(request, exc, ambiguous) from exc
+                raise base.NotWritten from exc  # a stale kept-alive connection: send once more
+            raise base.connection_error(request, exc, ambiguous) from exc
         conn.served += 1
         if send_error is not None or not reader.keep_alive:
             conn.close()
@@ -289,7 +241,7 @@ class SocketTransport:
             if sock is not None:
                 sock.close()
             if isinstance(exc, _NO_ANSWER):
-                raise connection_error(request, exc) from exc
+                raise base.connection_error(request, exc) from exc
             raise
         with self._lock:
             self.connections_opened += 1

@@ -14,24 +14,15 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from .._request import Request
-from .._retry import RetriesArg, make_policy, send_with_policy
-from .base import (
-    CertArg,
-    ProxiesArg,
-    Raw,
-    VerifyArg,
-    is_default_tls,
-    make_ssl_context,
-    process_response,
-    select_proxy,
-    transport_error,
-)
+from .._retry import RetriesArg, make_policy
+from . import base
+from .base import PolicyTransport, Raw
 
 if TYPE_CHECKING:
     from ..client import Pusher
 
 
-class Urllib3Backend:
+class Urllib3Backend(PolicyTransport):
     """Sends requests over one ``urllib3.PoolManager`` (keep-alive, thread-safe).
 
     Options: ``pool_manager`` (inject your own), ``maxsize`` (connections kept,
@@ -51,9 +42,9 @@ class Urllib3Backend:
         retries: RetriesArg = None,
         at_least_once: bool = False,
         ca_certs: str | None = None,
-        verify: VerifyArg = True,
-        cert: CertArg = None,
-        proxies: ProxiesArg = None,
+        verify: base.VerifyArg = True,
+        cert: base.CertArg = None,
+        proxies: base.ProxiesArg = None,
         **pool_options: Any,
     ) -> None:
         self.client = client
@@ -63,9 +54,9 @@ class Urllib3Backend:
         self._owns_pool = pool_manager is None
         if pool_manager is None:
             kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False, **pool_options}
-            if client.ssl and not is_default_tls(verify, cert):
+            if client.ssl and not base.is_default_tls(verify, cert):
                 # One context for verify=/cert=, the same as the built-in transports'.
-                context = make_ssl_context(ca_certs, verify, cert)
+                context = base.make_ssl_context(ca_certs, verify, cert)
                 kwargs["ssl_context"] = context
                 if context.verify_mode == ssl.CERT_NONE:
                     kwargs["cert_reqs"] = "CERT_NONE"
@@ -74,14 +65,14 @@ class Urllib3Backend:
                 kwargs["cert_reqs"] = "CERT_REQUIRED"
                 if ca_certs:
                     kwargs["ca_certs"] = ca_certs
-            proxy = select_proxy(proxies, client.scheme, client.host)
+            proxy = base.select_proxy(proxies, client.scheme, client.host)
             if proxy:
                 pool_manager = urllib3.ProxyManager(proxy, num_pools=2, **kwargs)
                 self._proxied = True
             else:
                 pool_manager = urllib3.PoolManager(num_pools=2, **kwargs)
         else:
-            if not is_default_tls(verify, cert) or proxies is not None:
+            if not base.is_default_tls(verify, cert) or proxies is not None:
                 raise ValueError(
                     "verify=, cert= and proxies= configure the pool this backend makes: "
                     "with pool_manager=, set them on your pool manager"
@@ -92,29 +83,20 @@ class Urllib3Backend:
             client.host, client.port, scheme=client.scheme
         )
 
-    def send_request(self, request: Request) -> Any:
-        status, body, _ = self.send_raw(request)
-        return process_response(status, body)
-
-    def send_raw(self, request: Request) -> Raw:
-        """Send and return (status, body, headers) under the client's delivery policy; no
-        answer raises PusherTransportError."""
-        return send_with_policy(self.policy, self.send_once, request)
-
     def send_once(self, request: Request) -> Raw:
         """One attempt (the bulk senders apply their own policy)."""
         deadline = time.monotonic() + self._total
         try:
             response = self._urlopen(request, deadline)
         except ConnectTimeoutError as exc:  # NewConnectionError too: nothing was sent
-            raise transport_error(request, exc, False) from exc
+            raise base.transport_error(request, exc, False) from exc
         except (Urllib3HTTPError, OSError) as exc:
             # urllib3 does not say whether the request was fully written: it may have been.
-            raise transport_error(request, exc, True) from exc
+            raise base.transport_error(request, exc, True) from exc
         try:
             return response.status, self._read_body(response, deadline), response.headers
         except (Urllib3HTTPError, OSError) as exc:
-            raise transport_error(request, exc, True) from exc
+            raise base.transport_error(request, exc, True) from exc
 
     @staticmethod
     def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
