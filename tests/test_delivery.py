@@ -273,8 +273,7 @@ def test_failed_write_on_a_kept_alive_connection_is_resent_silently(
 
 
 def test_retries_do_not_change_the_transport(server: FaultServer) -> None:
-    from pusher_fast._asynchttp import AsyncHTTPBackend
-    from pusher_fast._fasthttp import HTTPClientBackend
+    from pusher_fast.transports import AsyncHTTPBackend, HTTPClientBackend
 
     kwargs = server.client_kwargs(retries=3, at_least_once=True)
     assert type(pusher_fast.Pusher(**kwargs).http) is HTTPClientBackend
@@ -344,7 +343,7 @@ def test_bulk_failures_that_are_not_ambiguous_say_so(transport: str, server: Fau
 
 
 def test_policy_from_a_count_and_from_a_urllib3_retry() -> None:
-    from pusher_fast._transport import RETRY_STATUSES, make_policy
+    from pusher_fast._retry import RETRY_STATUSES, make_policy
 
     assert make_policy(None).total == 0 and make_policy(True).total == 3
     policy = make_policy(4, at_least_once=True)
@@ -361,7 +360,7 @@ def test_policy_from_a_count_and_from_a_urllib3_retry() -> None:
 def test_policy_decisions() -> None:
     from email.utils import formatdate
 
-    from pusher_fast._transport import RETRY_AFTER_MAX, DeliveryPolicy
+    from pusher_fast._retry import RETRY_AFTER_MAX, DeliveryPolicy
 
     policy = DeliveryPolicy(total=2, backoff_factor=0.2, backoff_max=0.3)
     assert policy.retry_status(1, 503, {}) is not None
@@ -382,7 +381,7 @@ def test_policy_decisions() -> None:
 def test_bulk_calls_a_subclass_send_raw_override(server: FaultServer) -> None:
     """The bulk sender makes single attempts through send_once, but a backend subclass that
     overrides send_raw (to gate or instrument requests) still sees every request."""
-    from pusher_fast._fasthttp import HTTPClientBackend
+    from pusher_fast.transports import HTTPClientBackend
 
     calls: list[Any] = []
 
