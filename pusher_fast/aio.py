@@ -249,15 +249,8 @@ class AsyncBulkSender(_BulkBase):
             attempt += 1
             outcome = await self._attempt(send, items)
             self.report.requests += 1
-            if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt)
-                return
-            delay = self._retry_delay(policy, attempt, outcome)
+            delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=0)
             if delay is None:
-                self._settle(
-                    ident, items, False, outcome.reason, outcome.status, attempt, 0,
-                    outcome.ambiguous,
-                )  # fmt: skip
                 return
             self.report.retries += 1
             try:

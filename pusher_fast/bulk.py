@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger("pusher_fast.bulk")
 _orjson_dumps = orjson.dumps
 
+
 @dataclass(frozen=True)
 class FailedEvent:
     """An event that was not delivered, with why, so it can be stored or replayed."""
@@ -280,13 +281,30 @@ class _BulkBase:
             self.retries, self.backoff_base, self.backoff_max, self.at_least_once
         )
 
-    def _retry_delay(self, policy: DeliveryPolicy, attempt: int, outcome: Outcome) -> float | None:
-        """The wait before retrying a failed ``outcome`` (None: it stands); counts ambiguous
-        outcomes, retried or not."""
+    def _wait_or_settle(
+        self,
+        policy: DeliveryPolicy,
+        ident: int,
+        items: list[_Item],
+        outcome: Outcome,
+        attempt: int,
+        requests: int,
+    ) -> float | None:
+        """The wait before retrying after ``outcome``; None when it stands (delivered, or
+        not to be retried), and then the batch is settled.  Counts ambiguous outcomes."""
+        if outcome.delivered:
+            self._settle(ident, items, True, "", None, attempt, requests)
+            return None
         if outcome.ambiguous:
             with self._lock:
                 self.report.ambiguous += 1
-        return policy.retry_outcome(attempt, outcome)
+        delay = policy.retry_outcome(attempt, outcome)
+        if delay is None:
+            self._settle(
+                ident, items, False, outcome.reason, outcome.status, attempt, requests,
+                outcome.ambiguous,
+            )  # fmt: skip
+        return delay
 
     def _fail(
         self,
@@ -606,15 +624,8 @@ class BulkSender(_BulkBase):
                 return
             attempt += 1
             outcome = self._attempt(send, items)
-            if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt, requests=1)
-                return
-            delay = self._retry_delay(policy, attempt, outcome)
+            delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=1)
             if delay is None:
-                self._settle(
-                    ident, items, False, outcome.reason, outcome.status, attempt, 1,
-                    outcome.ambiguous,
-                )  # fmt: skip
                 return
             with self._lock:
                 self.report.requests += 1
