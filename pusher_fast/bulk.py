@@ -275,11 +275,16 @@ class _BulkBase:
                 return
         self._fail(items, reason, status, attempts, ambiguous)
 
+    #: The delivery policy of this sender's options, made when the first batch is sent.
+    _delivery: Optional[DeliveryPolicy] = None
+
     def _policy(self) -> DeliveryPolicy:
-        """The delivery policy of this sender's options (read when a batch starts)."""
-        return DeliveryPolicy.for_bulk(
-            self.retries, self.backoff_base, self.backoff_max, self.at_least_once
-        )
+        policy = self._delivery
+        if policy is None:  # workers racing here make equal policies: no lock needed
+            policy = self._delivery = DeliveryPolicy.for_bulk(
+                self.retries, self.backoff_base, self.backoff_max, self.at_least_once
+            )
+        return policy
 
     def _wait_or_settle(
         self,
