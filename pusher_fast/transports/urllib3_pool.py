@@ -30,7 +30,8 @@ class Urllib3Backend(PolicyTransport):
     and requests' ``verify``, ``cert`` and ``proxies`` (see :mod:`pusher_fast._options`).
     urllib3 checks a kept-alive connection before reusing it (a closed one is replaced
     before the request is written); nothing is resent after a failure unless the policy
-    says so.
+    says so.  ``client.timeout`` bounds connecting and reading the head (urllib3's
+    ``Timeout(total=)``) and the whole body (each read gets the time left).
     """
 
     def __init__(
