@@ -21,6 +21,7 @@ from . import _json
 from .errors import PusherError, PusherTransportError
 
 RetriesArg = Union[int, Retry, None, bool]
+#: (status, body, headers) of one answer.
 Raw = tuple[int, bytes, Mapping[str, str]]
 
 #: Statuses that mean "not taken, try again later", retried by every sender: 408 (the

@@ -7,7 +7,7 @@ which turns any transport's (status, body) into a result or a ``PusherError``.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 from .._http11 import RequestEncoder, host_header
@@ -22,6 +22,7 @@ from .._options import ssl_context as make_ssl_context
 from .._request import Request, process_response
 from .._retry import (
     DeliveryPolicy,
+    Raw,
     RetriesArg,
     async_send_with_policy,
     make_policy,
@@ -31,9 +32,6 @@ from ..errors import PusherTransportError
 
 if TYPE_CHECKING:
     from ..client import Pusher
-
-#: (status, body, headers) of one answer.
-Raw = tuple[int, bytes, Mapping[str, str]]
 
 
 @runtime_checkable
