@@ -46,8 +46,7 @@ import pusher.requests  # noqa: E402
 from bench_throughput import DATA, NullServer, RawHTTP, kwargs_for, timed_loop  # noqa: E402
 
 import pusher_fast  # noqa: E402
-from pusher_fast._fasthttp import HTTPClientBackend  # noqa: E402
-from pusher_fast._transport import Urllib3Backend  # noqa: E402
+from pusher_fast.transports import HTTPClientBackend, Urllib3Backend  # noqa: E402
 
 Result = dict[str, float]  # events, requests, seconds, cpu_s
 

@@ -1,6 +1,6 @@
 """HTTP/1.1 on the wire, without I/O: request bytes out, answers in.
 
-Shared by the sync transport (``_fasthttp``) and the asyncio one (``_asynchttp``):
+Shared by the socket transports (``transports.sockets``, ``transports.aio_sockets``):
 
 - :class:`RequestEncoder` turns a :class:`~pusher_fast._request.Request` into the bytes of
   one request (head and body, for a single write).  The head is cached per method and path,

@@ -1,9 +1,10 @@
 """The asyncio client: :class:`AsyncPusher` and :class:`AsyncBulkSender`.
 
 No third-party HTTP client is needed: by default requests go over
-:class:`AsyncHTTPBackend` (keep-alive asyncio connections, answers read with
-httptools).  aiohttp is used only when asked for (``backend=AsyncIOBackend``
-from :mod:`pusher_fast.aiohttp`, the ``aiohttp`` extra) or when a proxy applies.
+:class:`~pusher_fast.transports.aio_sockets.AsyncSocketTransport` (keep-alive asyncio
+connections, answers read with httptools).  aiohttp is used only when asked for
+(``backend=AsyncIOBackend`` from :mod:`pusher_fast.aiohttp`, the ``aiohttp`` extra) or
+when a proxy applies.
 
 >>> async def main():  # doctest: +SKIP
 ...     async with AsyncPusher(app_id="1", key="k", secret="s") as client:
@@ -16,68 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Callable, Union
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, Callable
 
 from . import _validation as v
-from ._asynchttp import AsyncHTTPBackend
-from ._options import check_options
-from ._transport import _proxy_for
-from .bulk import (
-    BulkReport,
-    FailedEvent,
-    Outcome,
-    _BulkBase,
-    _Item,
-    backoff_delay,
-    classify,
-    error_outcome,
-    one_attempt,
-)
+from ._request import Request
+from ._retry import Outcome, classify, error_outcome
+from .bulk import BulkReport, FailedEvent, _BulkBase, _Item
 from .client import Pusher
 from .errors import PusherError
-
-if False:  # pragma: no cover - typing only, aiohttp is optional
-    pass
-
-
-#: The keywords ``AsyncPusher(...)`` takes for its default transport.
-_ACCEPTED_OPTIONS = frozenset(
-    ("limit", "ca_certs", "retries", "at_least_once", "session", "verify", "cert", "proxies")
-)
-
-
-def default_async_backend(client: Pusher, **options: Any) -> Union[AsyncHTTPBackend, Any]:
-    """The transport an :class:`AsyncPusher` gets by default.
-
-    :class:`AsyncHTTPBackend`, unless a proxy applies to the client's host
-    (``https_proxy``/``http_proxy``, not excluded by ``no_proxy``) or ``session=`` (an
-    ``aiohttp.ClientSession``) is given: then aiohttp's
-    :class:`~pusher_fast.aiohttp.AsyncIOBackend`, which honours the proxy settings.
-    Both take requests' ``verify``, ``cert`` and ``proxies``; another keyword is a
-    ``TypeError``.
-    """
-    check_options(options, _ACCEPTED_OPTIONS, "AsyncPusher() (default transport)")
-    proxy = _proxy_for(client.scheme, client.host, options.get("proxies"))
-    if options.get("session") is None and proxy is None:
-        options.pop("session", None)
-        return AsyncHTTPBackend(client, **options)
-    try:
-        from .aiohttp import AsyncIOBackend
-    except ImportError as exc:
-        raise ImportError(
-            f"a proxy applies to {client.host!r} and the built-in asyncio transport does not "
-            "speak to proxies: install aiohttp (pip install 'pusher-fast[aiohttp]')"
-        ) from exc
-    options.setdefault("trust_env", True)
-    return AsyncIOBackend(client, **options)
+from .transports import AsyncHTTPBackend, AsyncSocketTransport, default_async_backend
+from .transports.base import Raw, async_single_attempt
 
 
 class AsyncPusher(Pusher):
     """``Pusher`` whose HTTP calls are coroutines, on a pooled keep-alive transport.
 
     Same constructor as :class:`~pusher_fast.Pusher`; ``backend`` defaults to
-    :func:`default_async_backend` (:class:`AsyncHTTPBackend`, or aiohttp's
+    :func:`default_async_backend` (:class:`AsyncSocketTransport`, or aiohttp's
     :class:`~pusher_fast.aiohttp.AsyncIOBackend` when a proxy applies), and
     ``backend=AsyncIOBackend`` picks aiohttp explicitly.  ``authenticate``,
     ``authenticate_user`` and ``validate_webhook`` do no I/O and stay plain methods.
@@ -285,22 +242,17 @@ class AsyncBulkSender(_BulkBase):
                 self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
     async def _send(self, ident: int, items: list[_Item]) -> None:
+        policy = self._policy()
+        send = async_single_attempt(self.client.http)  # one attempt: the retries are ours
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(items)
+            outcome = await self._attempt(send, items)
             self.report.requests += 1
-            if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt)
-                return
-            if not self._retryable(outcome) or attempt > self.retries:
-                self._settle(
-                    ident, items, False, outcome.reason, outcome.status, attempt, 0,
-                    outcome.ambiguous,
-                )  # fmt: skip
+            delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=0)
+            if delay is None:
                 return
             self.report.retries += 1
-            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
             try:
                 await asyncio.wait_for(self._abandon.wait(), delay)
             except asyncio.TimeoutError:
@@ -309,21 +261,19 @@ class AsyncBulkSender(_BulkBase):
             self._settle(ident, items, False, reason, outcome.status, attempt)
             return
 
-    async def _attempt(self, items: list[_Item]) -> Outcome:
-        request = self._encoder.request(items)
-        http = self.client.http
+    async def _attempt(
+        self, send: Callable[[Request], Awaitable[Raw]], items: list[_Item]
+    ) -> Outcome:
         try:
-            send_once = one_attempt(http)  # one attempt: the retries are ours
-            if send_once is not None:
-                status, body, headers = await send_once(request)
-                return classify(status, body, headers)
-            if hasattr(http, "send_raw"):
-                status, body, headers = await http.send_raw(request)
-                return classify(status, body, headers)
-            await http.send_request(request)
-            return Outcome(True, 200, "", False)
+            return classify(*await send(self._encoder.request(items)))
         except PusherError as exc:
             return error_outcome(exc)
 
 
-__all__ = ["AsyncBulkSender", "AsyncHTTPBackend", "AsyncPusher", "default_async_backend"]
+__all__ = [
+    "AsyncBulkSender",
+    "AsyncHTTPBackend",
+    "AsyncPusher",
+    "AsyncSocketTransport",
+    "default_async_backend",
+]

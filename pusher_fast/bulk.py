@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -42,18 +41,15 @@ import orjson
 from . import _json
 from . import _validation as v
 from ._request import POST, Request
-from ._transport import RETRY_STATUSES, retry_after_seconds
-from .errors import PusherError, PusherTransportError
+from ._retry import RETRY_STATUSES, DeliveryPolicy, Outcome, classify, error_outcome
+from .errors import PusherError
+from .transports.base import Raw, single_attempt
 
 if TYPE_CHECKING:
     from .client import Pusher
 
 _log = logging.getLogger("pusher_fast.bulk")
 _orjson_dumps = orjson.dumps
-
-#: Statuses worth another try: the service did not take the request (the one set every
-#: transport's ``retries=`` uses too).
-RETRYABLE_STATUSES = RETRY_STATUSES
 
 
 @dataclass(frozen=True)
@@ -120,41 +116,6 @@ def _replay(item: _Item) -> dict[str, Any]:
 
 
 _STOP: Any = object()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt at sending a batch came to."""
-
-    delivered: bool
-    status: Optional[int]
-    reason: str
-    retryable: bool
-    retry_after: Optional[float] = None
-    ambiguous: bool = False
-
-
-def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
-    """Map an HTTP answer to an outcome (shared by the sync and async senders)."""
-    if status in (200, 202):
-        # soketi (and other Pusher-protocol servers) answer errors with 200 and
-        # {"error": ..., "code": N}; the official service never does.
-        if body[:1] == b"{" and b'"error"' in body:
-            try:
-                parsed = _json.loads(body)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict) and "error" in parsed:
-                code = parsed.get("code")
-                status = code if isinstance(code, int) else 400
-                return _failure(status, str(parsed.get("error")), headers)
-        return Outcome(True, status, "", False)
-    return _failure(status, body.decode("utf-8", "replace")[:300], headers)
-
-
-def _failure(status: int, text: str, headers: Mapping[str, str]) -> Outcome:
-    retry_after = retry_after_seconds(headers) if status in RETRYABLE_STATUSES else None
-    return Outcome(False, status, f"{status}: {text}", status in RETRYABLE_STATUSES, retry_after)
 
 
 class _EventEncoder:
@@ -248,14 +209,6 @@ class _EventEncoder:
         return Request(client, POST, client._batch_path, None, body, query)
 
 
-def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
-    """Exponential backoff with equal jitter, capped; ``Retry-After`` wins (capped too)."""
-    if retry_after is not None:
-        return min(retry_after, cap)
-    ceiling = min(cap, base * 2.0 ** (attempt - 1))
-    return ceiling / 2 + random.random() * ceiling / 2
-
-
 class _BulkBase:
     """What the sync and async bulk senders share: options, the account, and
     recording a batch's outcome exactly once."""
@@ -322,14 +275,41 @@ class _BulkBase:
                 return
         self._fail(items, reason, status, attempts, ambiguous)
 
-    def _retryable(self, outcome: Outcome) -> bool:
-        """Whether the policy lets ``outcome`` be retried (attempts left aside); counts
-        ambiguous outcomes."""
+    #: The delivery policy of this sender's options, made when the first batch is sent.
+    _delivery: Optional[DeliveryPolicy] = None
+
+    def _policy(self) -> DeliveryPolicy:
+        policy = self._delivery
+        if policy is None:  # workers racing here make equal policies: no lock needed
+            policy = self._delivery = DeliveryPolicy.for_bulk(
+                self.retries, self.backoff_base, self.backoff_max, self.at_least_once
+            )
+        return policy
+
+    def _wait_or_settle(
+        self,
+        policy: DeliveryPolicy,
+        ident: int,
+        items: list[_Item],
+        outcome: Outcome,
+        attempt: int,
+        requests: int,
+    ) -> float | None:
+        """The wait before retrying after ``outcome``; None when it stands (delivered, or
+        not to be retried), and then the batch is settled.  Counts ambiguous outcomes."""
+        if outcome.delivered:
+            self._settle(ident, items, True, "", None, attempt, requests)
+            return None
         if outcome.ambiguous:
             with self._lock:
                 self.report.ambiguous += 1
-            return self.at_least_once
-        return outcome.retryable
+        delay = policy.retry_outcome(attempt, outcome)
+        if delay is None:
+            self._settle(
+                ident, items, False, outcome.reason, outcome.status, attempt, requests,
+                outcome.ambiguous,
+            )  # fmt: skip
+        return delay
 
     def _fail(
         self,
@@ -640,62 +620,32 @@ class BulkSender(_BulkBase):
                 self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
     def _send(self, ident: int, items: list[_Item]) -> None:
+        policy = self._policy()
+        send = single_attempt(self.client.http)  # one attempt: the retries are ours
         attempt = 0
         while True:
             if self._abandon.is_set():
                 self._settle(ident, items, False, "not sent: shutdown timed out", None, attempt)
                 return
             attempt += 1
-            outcome = self._attempt(items)
-            if outcome.delivered:
-                self._settle(ident, items, True, "", None, attempt, requests=1)
-                return
-            if not self._retryable(outcome) or attempt > self.retries:
-                self._settle(
-                    ident, items, False, outcome.reason, outcome.status, attempt, 1,
-                    outcome.ambiguous,
-                )  # fmt: skip
+            outcome = self._attempt(send, items)
+            delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=1)
+            if delay is None:
                 return
             with self._lock:
                 self.report.requests += 1
                 self.report.retries += 1
-            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
             if self._abandon.wait(delay):
                 reason = f"not sent: shutdown timed out ({outcome.reason})"
                 self._settle(ident, items, False, reason, outcome.status, attempt)
                 return
 
-    def _attempt(self, items: list[_Item]) -> Outcome:
-        request = self._encoder.request(items)
-        http = self.client.http
+    def _attempt(self, send: Callable[[Request], Raw], items: list[_Item]) -> Outcome:
         try:
-            send_once = one_attempt(http)  # one attempt: the retries are ours
-            if send_once is not None:
-                status, body, headers = send_once(request)
-                return classify(status, body, headers)
-            if hasattr(http, "send_raw"):
-                status, body, headers = http.send_raw(request)
-                return classify(status, body, headers)
-            http.send_request(request)  # a user's backend: only exceptions tell
-            return Outcome(True, 200, "", False)
+            return classify(*send(self._encoder.request(items)))
         except PusherError as exc:
             return error_outcome(exc)
 
 
-def one_attempt(http: Any) -> Any:
-    """The backend's ``send_once`` (one attempt, without the client's ``retries=``), unless
-    a subclass overrides ``send_raw`` below it: then None (its ``send_raw`` is what it wants
-    called)."""
-    for klass in type(http).__mro__:
-        if "send_raw" in vars(klass):
-            return getattr(http, "send_once", None) if "send_once" in vars(klass) else None
-    return None
-
-
-def error_outcome(exc: PusherError) -> Outcome:
-    """The outcome of an attempt that raised (transport failure or an API error status)."""
-    if isinstance(exc, PusherTransportError):
-        ambiguous = bool(getattr(exc, "ambiguous", False))
-        return Outcome(False, None, f"transport: {exc}", True, None, ambiguous)
-    status = exc.status or 400
-    return Outcome(False, status, str(exc), status in RETRYABLE_STATUSES)
+#: The statuses retried (one set for every sender: :data:`pusher_fast._retry.RETRY_STATUSES`).
+RETRYABLE_STATUSES = RETRY_STATUSES

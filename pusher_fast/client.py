@@ -23,13 +23,13 @@ import orjson
 from . import _auth_body, _json, _webhook
 from . import _validation as v
 from ._crypto import ChannelBoxes, parse_master_key, shared_secret
-from ._fasthttp import default_backend
 from ._request import GET, POST, Request
+from ._retry import RetriesArg
 from ._signing import Signer
-from ._transport import RetriesArg
 from ._webhook import Webhook
 from .bulk import _EventEncoder
 from .errors import PusherWebhookError
+from .transports import default_backend
 
 if TYPE_CHECKING:
     from .bulk import BulkSender

@@ -14,7 +14,6 @@ CPU per request): use it where the mocking matters, not in production.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 # In a module named pusher_fast.requests, ``import requests`` is still the
@@ -22,20 +21,20 @@ from typing import TYPE_CHECKING, Any
 import requests
 import urllib3.exceptions
 
-from ._request import Request, process_response
-from ._transport import RetriesArg, make_policy, send_with_policy
-from .errors import PusherTransportError
+from ._request import Request
+from ._retry import RetriesArg, make_policy
+from .transports.base import PolicyTransport, Raw, transport_error
 
 if TYPE_CHECKING:
     from .client import Pusher
 
 
-class RequestsBackend:
+class RequestsBackend(PolicyTransport):
     """Sends requests over one ``requests.Session`` per client (keep-alive).
 
     Options: ``session`` (a ``requests.Session`` of your own), ``retries`` and
     ``at_least_once`` (the delivery policy every transport follows: see
-    ``pusher_fast._transport``; only a failure to connect is surely unprocessed),
+    ``pusher_fast._retry``; only a failure to connect is surely unprocessed),
     ``ca_certs`` (a CA bundle; default: requests' own, certifi);
     anything else is passed to ``Session.request`` as the official backend
     does (``proxies=``, ``cert=``, ``verify=``...).  A request that gets no
@@ -60,18 +59,7 @@ class RequestsBackend:
         self.session = session if session is not None else requests.Session()
         self.policy = make_policy(retries, at_least_once)
 
-    def send_request(self, request: Request) -> Any:
-        status, body, _ = self.send_raw(request)
-        return process_response(status, body)
-
-    def send_raw(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send and return (status, body, headers) under the delivery policy; no answer
-        raises PusherTransportError."""
-        if not self.policy.total:
-            return self.send_once(request)
-        return send_with_policy(self.policy, self.send_once, request)
-
-    def send_once(self, request: Request) -> tuple[int, bytes, Mapping[str, str]]:
+    def send_once(self, request: Request) -> Raw:
         """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
         try:
             response = self.session.request(
@@ -88,10 +76,7 @@ class RequestsBackend:
                 isinstance(exc, requests.ConnectionError)
                 and isinstance(_reason(exc), urllib3.exceptions.NewConnectionError)
             )
-            raise PusherTransportError(
-                f"{request.method} {self.client.base_url}{request.path} failed: {exc}",
-                ambiguous=not unsent,
-            ) from exc
+            raise transport_error(request, exc, not unsent) from exc
         return response.status_code, response.content, response.headers
 
     def close(self) -> None:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 # Absolute imports: this module's own name does not shadow the tornado package.
 import tornado.httpclient
 
-from ._request import GET, Request, process_response
-from .errors import PusherTransportError
+from ._request import GET, Request
+from .transports.base import process_response, transport_error
 
 if TYPE_CHECKING:
     from .client import Pusher
@@ -59,16 +59,16 @@ class TornadoBackend:
             request_timeout=self.client.timeout,
             **self.options,
         )
-        where = f"{request.method} {self.client.base_url}{request.path}"
         try:
             # The client is per IOLoop (Tornado caches it), so look it up here, in the loop.
             response = await tornado.httpclient.AsyncHTTPClient().fetch(
                 http_request, raise_error=False
             )
         except OSError as exc:
-            raise PusherTransportError(f"{where} failed: {exc!r}") from exc
+            raise transport_error(request, exc, detail=repr(exc)) from exc
         if response.code == _NO_ANSWER:
-            raise PusherTransportError(f"{where} failed: {response.error!r}") from response.error
+            error = response.error
+            raise transport_error(request, error, detail=repr(error)) from error
         return process_response(response.code, response.body or b"")
 
 

@@ -284,3 +284,73 @@ def tls_server(certificates: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+# -- the two socket transports, one scenario each ------------------------------------------------
+
+
+class SocketTransportHarness:
+    """Drives the sync or the asyncio socket transport through one API, so a scenario is
+    written once: ``client(port, **options)`` makes a client on it, ``run(value)`` returns a
+    result (awaiting it, on one event loop for the whole test, when it is a coroutine), and
+    ``http(client)`` is the client's transport, checked to be the one under test."""
+
+    def __init__(self, kind: str) -> None:
+        import asyncio
+
+        from pusher_fast.transports import AsyncSocketTransport, SocketTransport
+
+        self.kind = kind
+        self.is_async = kind == "async"
+        self.transport: type = AsyncSocketTransport if self.is_async else SocketTransport
+        self.loop = asyncio.new_event_loop() if self.is_async else None
+        self._clients: list[Any] = []
+
+    def client(self, port: int, **options: Any) -> Any:
+        import pusher_fast
+        from pusher_fast.aio import AsyncPusher
+
+        options.setdefault("timeout", 2)
+        options.setdefault("backend", self.transport)
+        make = AsyncPusher if self.is_async else pusher_fast.Pusher
+        client = make(
+            app_id="123456",
+            key="fast-key",
+            secret="fast-secret",
+            host="127.0.0.1",
+            port=port,
+            ssl=options.pop("ssl", False),
+            **options,
+        )
+        self._clients.append(client)
+        return client
+
+    def run(self, value: Any) -> Any:
+        import inspect
+
+        if self.loop is not None and inspect.isawaitable(value):
+            return self.loop.run_until_complete(value)
+        return value
+
+    def http(self, client: Any) -> Any:
+        assert type(client.http) is self.transport
+        return client.http
+
+    def close(self) -> None:
+        for client in self._clients:
+            if self.loop is None:
+                client.close()
+            else:
+                self.loop.run_until_complete(client.aclose())
+        if self.loop is not None:
+            self.loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def socket_transport(request: pytest.FixtureRequest) -> Iterator[SocketTransportHarness]:
+    """Each socket transport in turn (``SocketTransport``, ``AsyncSocketTransport``)."""
+    harness = SocketTransportHarness(request.param)
+    try:
+        yield harness
+    finally:
+        harness.close()

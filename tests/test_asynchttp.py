@@ -1,4 +1,4 @@
-"""The asyncio transport (``pusher_fast._asynchttp.AsyncHTTPBackend``) against local servers.
+"""The asyncio transport (``pusher_fast.transports.aio_sockets``) against local servers.
 
 Servers, all standard library, on 127.0.0.1:
 
@@ -10,6 +10,9 @@ Servers, all standard library, on 127.0.0.1:
   bytes, when the client closes a connection);
 - ``pusher_fast.testing.PusherServer``: the embedded Pusher HTTP API.
 
+The scenarios both socket transports share are in ``test_socket_transports.py``; this file
+keeps what only the asyncio one does (the pool limit, event loops, cancellation).
+
 No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.  Every wait is bounded.
 """
 
@@ -18,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -27,26 +29,18 @@ from typing import Any, Callable, Optional
 import pytest
 
 import pusher_fast
-from pusher_fast._asynchttp import AsyncHTTPBackend
-from pusher_fast._fasthttp import HTTPClientBackend
 from pusher_fast.aio import AsyncPusher, default_async_backend
 from pusher_fast.aiohttp import AsyncIOBackend
 from pusher_fast.errors import (
-    PusherBadAuth,
-    PusherBadRequest,
-    PusherBadStatus,
-    PusherError,
-    PusherForbidden,
     PusherTransportError,
 )
 from pusher_fast.testing import PusherServer
-from tests.faultserver import Close, Reply, Reset
+from pusher_fast.transports import AsyncHTTPBackend, HTTPClientBackend
+from tests.faultserver import Reply
 from tests.helpers import (
     Answer,
     Seen,
-    chunked,
     http11,
-    tls_mini_server,
 )
 
 pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(30)]
@@ -250,87 +244,6 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
 
 
 class TestAnswers:
-    def test_success_returns_the_parsed_json(self, mini):
-        mini.always(http11(202, b'{"channels":{"a":{"subscription_count":3}}}'))
-        client = make_client(mini.port)
-        result = run(client.trigger("a", "e", {"x": "é"}))
-        assert result == {"channels": {"a": {"subscription_count": 3}}}
-        (seen,) = mini.requests
-        assert (seen.method, seen.target.partition("?")[0]) == ("POST", "/apps/123456/events")
-        assert json.loads(data_of(seen)) == {"x": "é"}
-
-    @pytest.mark.parametrize(
-        ("status", "error"),
-        [
-            (400, PusherBadRequest),
-            (401, PusherBadAuth),
-            (403, PusherForbidden),
-            (413, PusherBadStatus),
-            (500, PusherBadStatus),
-        ],
-    )
-    def test_error_statuses_raise_the_official_errors(self, mini, status, error):
-        mini.always(http11(status, b"nope: the reason"))
-        client = make_client(mini.port)
-
-        async def main() -> None:
-            with pytest.raises(error, match="the reason") as info:
-                await client.trigger("a", "e", "d")
-            assert info.value.status == status
-            # An error answer is an answer: the connection stays in the pool.
-            with pytest.raises(error):
-                await client.channels_info()
-
-        run(main())
-        assert mini.connections == 1 and len(mini.requests) == 2
-
-    def test_send_raw_returns_status_body_and_case_insensitive_headers(self, mini):
-        mini.always(http11(429, b"slow down", {"Retry-After": "3", "X-Two": "2"}))
-        client = make_client(mini.port)
-        request = client._trigger_request("a", "e", "d")
-        status, body, headers = run(http_of(client).send_raw(request))
-        assert (status, body) == (429, b"slow down")
-        assert headers.get("Retry-After") == headers.get("retry-after") == "3"
-        assert headers["x-two"] == "2" and "X-TWO" in headers
-        assert headers.get("Missing") is None
-
-    def test_chunked_answer(self, mini):
-        payload = json.dumps({"channels": {f"c{i}": {} for i in range(50)}}).encode()
-        mini.always(chunked(payload))
-        client = make_client(mini.port)
-
-        async def main() -> list[Any]:
-            return [await client.channels_info() for _ in range(3)]
-
-        assert run(main()) == [json.loads(payload)] * 3
-        assert mini.connections == 1  # a chunked answer keeps the connection
-        assert http_of(client).connections_opened == 1
-
-    @pytest.mark.parametrize("framing", ["length", "chunked"])
-    def test_answer_larger_than_64_kb(self, mini, framing):
-        big = {"channels": {f"channel-{i:06d}": {"user_count": i} for i in range(6000)}}
-        payload = json.dumps(big).encode()
-        assert len(payload) > 150_000
-        mini.always(http11(200, payload) if framing == "length" else chunked(payload, 9000))
-        client = make_client(mini.port)
-
-        async def main() -> list[Any]:
-            return [await client.channels_info(), await client.channels_info()]
-
-        assert run(main()) == [big, big]
-        assert mini.connections == 1
-
-    def test_answer_without_length_is_read_to_the_close(self, mini):
-        mini.always(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"a": 1}', True)
-        client = make_client(mini.port)
-
-        async def main() -> list[Any]:
-            return [await client.trigger("a", "e", "d"), await client.trigger("a", "e", "d")]
-
-        assert run(main()) == [{"a": 1}, {"a": 1}]
-        assert mini.connections == 2
-        assert http_of(client).stale_resends == 0
-
     def test_request_bytes_are_the_sync_transports(self, raw_server):
         """Same Request, same encoder: byte for byte what HTTPClientBackend sends."""
         server = raw_server(answer_each)
@@ -483,65 +396,6 @@ class TestConnections:
         assert mini.connections == 1
         assert [data_of(s) for s in mini.requests] == ["a0", "b", "a1", "a2", "a3", "a4"]
 
-    def test_connection_close_is_honoured(self, mini):
-        mini.always(http11(headers={"Connection": "close"}), close=True)
-        client = make_client(mini.port)
-
-        async def main() -> list[Any]:
-            return [await client.trigger("a", "e", str(i)) for i in range(5)]
-
-        assert run(main()) == [{}] * 5
-        assert mini.connections == 5 and len(mini.requests) == 5
-        backend = http_of(client)
-        assert backend.stale_resends == 0 and backend.connections_opened == 5
-        assert backend._idle == [] and backend._open == 0
-
-    @pytest.mark.parametrize("keep_alive", [False, True], ids=["close", "keep-alive"])
-    def test_http_1_0_server(self, mini, keep_alive):
-        extra = "Connection: keep-alive\r\n" if keep_alive else ""
-        raw = f"HTTP/1.0 200 OK\r\n{extra}Content-Length: 8\r\n\r\n".encode() + b'{"v":10}'
-        mini.always(raw, close=not keep_alive)
-        client = make_client(mini.port)
-
-        async def main() -> list[Any]:
-            return [await client.trigger("a", "e", "d") for _ in range(4)]
-
-        assert run(main()) == [{"v": 10}] * 4
-        assert mini.connections == (1 if keep_alive else 4)
-        assert len(mini.requests) == 4
-        assert http_of(client).stale_resends == 0
-
-    def test_idle_connection_closed_by_the_server_is_dropped_before_sending(self, mini):
-        # The server closes silently after each answer (as soketi does); the FIN arrives while
-        # the connection is idle, so it is dropped before reuse: nothing to resend.
-        mini.always(http11(), close=True)
-        client = make_client(mini.port)
-
-        async def main() -> None:
-            for i in range(4):
-                assert await client.trigger("a", "e", str(i)) == {}
-                await asyncio.sleep(0.05)  # let the FIN arrive
-
-        run(main())
-        assert len(mini.requests) == 4 and mini.connections == 4
-        backend = http_of(client)
-        assert backend.stale_resends == 0 and backend.connections_opened == 4
-
-    def test_server_closing_silently_in_a_tight_loop(self, mini):
-        # The FIN may race the next request, written before it arrived: that request may
-        # have been processed (ambiguous), so only at_least_once retries it.  The server
-        # never read it (it had closed): each request is received once.
-        mini.always(http11(), close=True)
-        client = make_client(mini.port, retries=3, at_least_once=True)
-
-        async def main() -> list[Any]:
-            return [await client.trigger("a", "e", str(i)) for i in range(20)]
-
-        assert run(main()) == [{}] * 20
-        assert len(mini.requests) == 20 and mini.connections == 20
-        assert [data_of(s) for s in mini.requests] == [str(i) for i in range(20)]
-        assert 20 <= http_of(client).connections_opened <= 23
-
     def test_aclose_closes_idle_connections_and_stays_usable(self, mini):
         mini.answer = echo
         client = make_client(mini.port)
@@ -592,104 +446,10 @@ class TestConnections:
 # -- stale keep-alive connections ------------------------------------------------------------
 
 
-class TestStaleConnections:
-    @pytest.mark.parametrize(
-        "fault",
-        [Close(), Reset()],
-        ids=["close", "reset"],
-    )
-    def test_reused_connection_dropped_after_the_request_is_not_resent(self, faults, fault):
-        # The server read the request, then dropped the connection: it may have processed
-        # it, so it is not sent again unasked (it once was: a silent duplicate).
-        faults.script(Reply(), fault)
-        client = make_client(faults.port)
-
-        async def main() -> None:
-            assert await client.trigger("c", "e", {"n": 1}) == {}
-            with pytest.raises(PusherTransportError) as info:
-                await client.trigger("c", "e", {"n": 2})
-            assert info.value.ambiguous is True
-
-        run(main())
-        first, dropped = faults.requests
-        assert dropped.conn == first.conn
-        backend = http_of(client)
-        assert backend.stale_resends == 0 and backend.connections_opened == 1
-
-    def test_at_least_once_resends_up_to_the_retries(self, faults):
-        faults.script(Reply())
-        faults.default = Close()
-        client = make_client(faults.port, retries=1, at_least_once=True)
-
-        async def main() -> None:
-            assert await client.trigger("c", "e", {"n": 1}) == {}
-            with pytest.raises(PusherTransportError, match="without an answer"):
-                await client.trigger("c", "e", {"n": 2})
-
-        run(main())
-        assert len(faults.requests) == 3
-        assert faults.requests[1].body == faults.requests[2].body
-        backend = http_of(client)
-        assert backend.stale_resends == 0 and backend._open == 0
-
-    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_fresh_connection_is_never_resent_on(self, faults, fault):
-        faults.default = fault
-        client = make_client(faults.port)
-        with pytest.raises(PusherTransportError):
-            run(client.trigger("c", "e", {"n": 1}))
-        assert len(faults.requests) == 1
-        backend = http_of(client)
-        assert backend.stale_resends == 0 and backend.connections_opened == 1
-
-    def test_no_resend_after_a_timeout_on_a_reused_connection(self, faults):
-        faults.script(Reply(), Reply(delay=1.0))
-        client = make_client(faults.port, timeout=0.3)
-
-        async def main() -> float:
-            await client.trigger("c", "e", {"n": 1})
-            started = time.monotonic()
-            with pytest.raises(PusherTransportError, match="timed out"):
-                await client.trigger("c", "e", {"n": 2})
-            return time.monotonic() - started
-
-        assert run(main()) < 0.9
-        faults.wait_idle(5)
-        assert len(faults.requests) == 2
-        assert http_of(client).stale_resends == 0
-
-    def test_no_resend_after_part_of_an_answer(self, mini):
-        answers = iter(
-            [Answer(http11()), Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{", True)]
-        )
-        mini.answer = lambda seen: next(answers)
-        client = make_client(mini.port)
-
-        async def main() -> None:
-            await client.trigger("c", "e", "one")
-            with pytest.raises(PusherTransportError, match="closed the connection in the body"):
-                await client.trigger("c", "e", "two")
-
-        run(main())
-        assert len(mini.requests) == 2
-        assert http_of(client).stale_resends == 0
-
-
 # -- no answer -------------------------------------------------------------------------------
 
 
 class TestNoAnswer:
-    def test_connection_refused(self):
-        port = refused_port()
-        client = make_client(port, timeout=2)
-        started = time.monotonic()
-        with pytest.raises(PusherTransportError, match=r"(?i)refused") as info:
-            run(client.trigger("a", "e", "d"))
-        assert time.monotonic() - started < 1.5
-        assert f"127.0.0.1:{port}" in str(info.value)
-        assert isinstance(info.value, PusherError)
-        assert http_of(client)._open == 0
-
     def test_a_stalled_server_times_out_and_the_connection_is_closed(self, raw_server):
         server = raw_server(stall)
         client = make_client(server.port, timeout=0.5, limit=1)
@@ -720,41 +480,6 @@ class TestNoAnswer:
         run(main())
         assert len(faults.requests) == 2 and faults.requests[0].conn != faults.requests[1].conn
 
-    def test_connect_timeout(self):
-        # A listener that never accepts, with its backlog full: SYNs are dropped.
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = []
-        try:
-            for _ in range(8):
-                filler = socket.socket()
-                filler.settimeout(0.2)
-                try:
-                    filler.connect(("127.0.0.1", port))
-                except OSError:
-                    filler.close()
-                    break
-                fillers.append(filler)
-            else:
-                pytest.skip("the kernel accepted every connection: no way to stall a connect")
-            client = make_client(port, timeout=0.5, limit=1)
-            started = time.monotonic()
-            with pytest.raises(PusherTransportError, match="TimeoutError"):
-                run(client.trigger("a", "e", "d"))
-            assert 0.4 < time.monotonic() - started < 1.5
-            assert http_of(client)._open == 0
-        finally:
-            for filler in fillers:
-                filler.close()
-            listener.close()
-
-    def test_garbage_answer_is_a_transport_error(self, mini):
-        mini.always(b"SSH-2.0-OpenSSH\r\n\r\n", close=True)
-        with pytest.raises(PusherTransportError, match="malformed answer"):
-            run(make_client(mini.port).trigger("a", "e", "d"))
-
     def test_bytes_after_the_answer_drop_the_connection(self, mini):
         mini.always(http11() + b"HTTP/1.1 200 OK\r\n")
         client = make_client(mini.port)
@@ -765,15 +490,6 @@ class TestNoAnswer:
         assert run(main()) == [{}, {}]  # the answers stand, their connections go
         assert mini.connections == 2
         assert http_of(client).stale_resends == 0
-
-    def test_unsafe_request_target_is_refused_before_sending(self, mini):
-        from pusher_fast._request import Request
-
-        client = make_client(mini.port)
-        request = Request(client, "POST", "/apps/1/events", None, b"{}", "a=1 HTTP/1.1\r\nX: y")
-        with pytest.raises(ValueError):
-            run(http_of(client).send_request(request))
-        assert mini.requests == [] and mini.connections == 0
 
 
 # -- cancellation ----------------------------------------------------------------------------
@@ -850,28 +566,6 @@ class TestCancellation:
 
 
 class TestHTTPS:
-    def test_unknown_certificate_is_refused(self, tls_server):
-        client = make_client(tls_server.port, ssl=True)
-        with pytest.raises(PusherTransportError, match="certificate") as info:
-            run(client.trigger("a", "e", "d"))
-        assert f"https://127.0.0.1:{tls_server.port}" in str(info.value)
-        assert tls_server.requests == []
-        assert http_of(client)._open == 0
-
-    def test_ca_certs_verifies_and_keeps_the_connection(self, tls_server, certificates):
-        tls_server.answer = echo
-        client = make_client(tls_server.port, ssl=True, ca_certs=str(certificates.ca))
-
-        async def main() -> list[Any]:
-            return [await client.trigger("a", "e", i) for i in range(5)]
-
-        assert run(main()) == [{"echo": str(i)} for i in range(5)]
-        assert len(tls_server.requests) == 5 and tls_server.connections == 1
-        context = http_of(client).ssl_context
-        assert context is not None
-        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-        assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
-
     def test_server_closing_after_each_answer(self, tls_server, certificates):
         # Over TLS too: a close racing the next request (written before the close was seen)
         # is ambiguous and retried under at_least_once; each request is received once.
@@ -888,21 +582,6 @@ class TestHTTPS:
         backend = http_of(client)
         assert tls_server.connections == backend.connections_opened
         assert 10 <= backend.connections_opened <= 13
-
-    def test_host_name_is_verified(self, certificates):
-        if certificates.wrong_cert is None or certificates.wrong_key is None:
-            pytest.skip("needs the cryptography package")
-        server = tls_mini_server(certificates.wrong_cert, certificates.wrong_key)  # other.example
-        try:
-            client = make_client(server.port, ssl=True, ca_certs=str(certificates.ca))
-            with pytest.raises(PusherTransportError, match="certificate"):
-                run(client.trigger("a", "e", "d"))
-            assert server.requests == []
-        finally:
-            server.stop()
-
-    def test_plain_http_has_no_context(self, mini):
-        assert http_of(make_client(mini.port)).ssl_context is None
 
 
 # -- which transport -------------------------------------------------------------------------

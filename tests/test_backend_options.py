@@ -20,10 +20,9 @@ import pytest
 
 import pusher_fast
 from pusher_fast import InsecureTransportWarning
-from pusher_fast._fasthttp import HTTPClientBackend
-from pusher_fast._transport import Urllib3Backend
 from pusher_fast.aio import AsyncPusher
 from pusher_fast.errors import PusherTransportError
+from pusher_fast.transports import HTTPClientBackend, Urllib3Backend
 from tests.helpers import MiniServer
 
 SYNC_TRANSPORTS = {"default": None, "urllib3": Urllib3Backend}

@@ -261,9 +261,9 @@ def test_failed_write_on_a_kept_alive_connection_is_resent_silently(
 ) -> None:
     """The idle check is disabled so that the write itself meets the reset connection:
     writing failed, so the request was not processed and goes once more, unasked."""
-    from pusher_fast import _asynchttp, _fasthttp
+    from pusher_fast.transports import aio_sockets, sockets
 
-    module = _fasthttp if transport == "sync" else _asynchttp
+    module = sockets if transport == "sync" else aio_sockets
     monkeypatch.setattr(module._Connection, "dropped", lambda self: False)
     server.default = Reply(after="reset")
     driver = Driver(transport, server)
@@ -273,8 +273,7 @@ def test_failed_write_on_a_kept_alive_connection_is_resent_silently(
 
 
 def test_retries_do_not_change_the_transport(server: FaultServer) -> None:
-    from pusher_fast._asynchttp import AsyncHTTPBackend
-    from pusher_fast._fasthttp import HTTPClientBackend
+    from pusher_fast.transports import AsyncHTTPBackend, HTTPClientBackend
 
     kwargs = server.client_kwargs(retries=3, at_least_once=True)
     assert type(pusher_fast.Pusher(**kwargs).http) is HTTPClientBackend
@@ -344,7 +343,7 @@ def test_bulk_failures_that_are_not_ambiguous_say_so(transport: str, server: Fau
 
 
 def test_policy_from_a_count_and_from_a_urllib3_retry() -> None:
-    from pusher_fast._transport import RETRY_STATUSES, make_policy
+    from pusher_fast._retry import RETRY_STATUSES, make_policy
 
     assert make_policy(None).total == 0 and make_policy(True).total == 3
     policy = make_policy(4, at_least_once=True)
@@ -361,7 +360,7 @@ def test_policy_from_a_count_and_from_a_urllib3_retry() -> None:
 def test_policy_decisions() -> None:
     from email.utils import formatdate
 
-    from pusher_fast._transport import RETRY_AFTER_MAX, DeliveryPolicy
+    from pusher_fast._retry import RETRY_AFTER_MAX, DeliveryPolicy
 
     policy = DeliveryPolicy(total=2, backoff_factor=0.2, backoff_max=0.3)
     assert policy.retry_status(1, 503, {}) is not None
@@ -382,7 +381,7 @@ def test_policy_decisions() -> None:
 def test_bulk_calls_a_subclass_send_raw_override(server: FaultServer) -> None:
     """The bulk sender makes single attempts through send_once, but a backend subclass that
     overrides send_raw (to gate or instrument requests) still sees every request."""
-    from pusher_fast._fasthttp import HTTPClientBackend
+    from pusher_fast.transports import HTTPClientBackend
 
     calls: list[Any] = []
 
@@ -413,3 +412,80 @@ def test_bare_lf_answers_are_read_by_our_transports(transport: str, mini: Any) -
     results = Driver(transport, fake).run([channels, channels])
     assert results == [{"channels": {}}, {"channels": {}}]
     assert len(mini.requests) == 2 and mini.connections == 1
+
+
+def test_bulk_policy_caps_retry_after_and_decides_outcomes() -> None:
+    """The bulk senders' policy: their count and backoff, a long Retry-After waited for
+    ``backoff_max`` at most (a transport's ``retries=`` gives up instead), ambiguous outcomes
+    retried only at-least-once, other failures only when retryable."""
+    from pusher_fast._retry import RETRY_AFTER_MAX, DeliveryPolicy, Outcome, classify
+
+    bulk = DeliveryPolicy.for_bulk(2, 0.01, 0.5, at_least_once=True)
+    slow = classify(429, b"slow down", {"Retry-After": str(RETRY_AFTER_MAX + 1)})
+    assert slow.retryable and slow.retry_after == RETRY_AFTER_MAX + 1
+    assert bulk.retry_outcome(1, slow) == 0.5
+    assert DeliveryPolicy(total=2).retry_status(1, 429, {"Retry-After": "61"}) is None
+    assert bulk.retry_outcome(3, slow) is None  # no attempts left
+    assert bulk.retry_outcome(1, classify(400, b"bad", {})) is None
+    unknown = Outcome(False, None, "transport: reset", True, None, ambiguous=True)
+    assert bulk.retry_outcome(1, unknown) is not None
+    at_most_once = DeliveryPolicy.for_bulk(2, 0.01, 0.5, at_least_once=False)
+    assert at_most_once.retry_outcome(1, unknown) is None
+
+
+def test_transports_declare_the_interface() -> None:
+    from pusher_fast.requests import RequestsBackend
+    from pusher_fast.transports import AsyncSocketTransport, SocketTransport, Urllib3Backend
+    from pusher_fast.transports.aiohttp_session import AsyncIOBackend
+    from pusher_fast.transports.base import AsyncTransport, SyncTransport
+
+    sync = pusher_fast.Pusher(app_id="1", key="k", secret="s")
+    for backend in (SocketTransport, Urllib3Backend, RequestsBackend):
+        assert isinstance(backend(sync), SyncTransport), backend
+    for backend in (AsyncSocketTransport, AsyncIOBackend):
+        assert isinstance(backend(sync), AsyncTransport), backend
+    assert not isinstance(RecordingOnly(), SyncTransport)
+
+
+class RecordingOnly:
+    """A user's backend in the official protocol: ``send_request`` and nothing else."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        self.requests: list[Any] = []
+
+    def send_request(self, request: Any) -> Any:
+        self.requests.append(request)
+        return {}
+
+
+def test_single_attempt_follows_the_declared_interface() -> None:
+    from pusher_fast.transports import SocketTransport
+    from pusher_fast.transports.base import async_single_attempt, single_attempt
+
+    client = pusher_fast.Pusher(app_id="1", key="k", secret="s")
+    plain = SocketTransport(client)
+    assert single_attempt(plain) == plain.send_once  # one attempt: no retries= inside
+
+    class Gated(SocketTransport):
+        def send_raw(self, request: Any) -> Any:
+            return super().send_raw(request)
+
+    gated = Gated(client)
+    assert single_attempt(gated) == gated.send_raw
+
+    user = RecordingOnly()
+    request = client._trigger_request("c", "e", "d")
+    assert single_attempt(user)(request) == (200, b"", {})
+    assert user.requests == [request]
+
+    class AsyncUser:
+        def __init__(self) -> None:
+            self.requests: list[Any] = []
+
+        async def send_request(self, request: Any) -> Any:
+            self.requests.append(request)
+            return {}
+
+    async_user = AsyncUser()
+    assert asyncio.run(async_single_attempt(async_user)(request)) == (200, b"", {})
+    assert async_user.requests == [request]

@@ -1,4 +1,4 @@
-"""The default sync transport (``pusher_fast._fasthttp``) against local servers.
+"""The default sync transport (``pusher_fast.transports.sockets``) against local servers.
 
 Two servers, both standard library, on 127.0.0.1:
 
@@ -6,6 +6,9 @@ Two servers, both standard library, on 127.0.0.1:
   bytes the test writes, so the framing is the test's choice (Content-Length, chunked, HTTP/1.0,
   no length, ``Connection: close``, a cut answer), over plain TCP or TLS;
 - ``tests.faultserver.FaultServer``: resets (RST), closes (FIN) and stalls on cue.
+
+The scenarios both socket transports share are in ``test_socket_transports.py``; this file
+keeps what only the sync one does (threads, fork, one ``sendall``, early answers).
 
 The last test runs ``tests/test_transport.py`` and ``tests/test_faults.py`` in a subprocess with
 ``default_backend`` as the client's transport, to show both transports pass the same suites.
@@ -29,25 +32,16 @@ import pytest
 import urllib3
 
 import pusher_fast
-from pusher_fast import _fasthttp
-from pusher_fast._fasthttp import HTTPClientBackend, default_backend
-from pusher_fast._request import Request
-from pusher_fast._transport import Urllib3Backend
 from pusher_fast.errors import (
-    PusherBadAuth,
-    PusherBadRequest,
     PusherBadStatus,
-    PusherError,
-    PusherForbidden,
     PusherTransportError,
 )
-from tests.faultserver import Close, Reply, Reset
+from pusher_fast.transports import HTTPClientBackend, Urllib3Backend, default_backend
+from pusher_fast.transports import base as transport_base
+from tests.faultserver import Reply
 from tests.helpers import (
-    Answer,
     Seen,
-    chunked,
     http11,
-    tls_mini_server,
 )
 
 pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(120)]
@@ -82,38 +76,6 @@ def http_of(client: pusher_fast.Pusher) -> HTTPClientBackend:
 
 
 class TestAnswers:
-    @pytest.mark.parametrize("status", [200, 202])
-    def test_success_returns_the_parsed_json(self, mini, status):
-        mini.always(http11(status, b'{"channels":{"a":{"subscription_count":3}}}'))
-        client = make_client(mini.port)
-        assert client.trigger("a", "e", {"x": "é"}) == {
-            "channels": {"a": {"subscription_count": 3}}
-        }
-        (seen,) = mini.requests
-        assert (seen.method, seen.target.partition("?")[0]) == ("POST", "/apps/123456/events")
-        assert json.loads(json.loads(seen.body)["data"]) == {"x": "é"}
-
-    @pytest.mark.parametrize(
-        ("status", "error"),
-        [
-            (400, PusherBadRequest),
-            (401, PusherBadAuth),
-            (403, PusherForbidden),
-            (413, PusherBadStatus),
-            (500, PusherBadStatus),
-        ],
-    )
-    def test_error_statuses_raise_the_official_errors(self, mini, status, error):
-        mini.always(http11(status, b"nope: the reason"))
-        client = make_client(mini.port)
-        with pytest.raises(error, match="the reason") as info:
-            client.trigger("a", "e", "d")
-        assert info.value.status == status
-        # An error answer is an answer: the connection stays in the pool.
-        with pytest.raises(error):
-            client.channels_info()
-        assert mini.connections == 1
-
     def test_get_requests(self, mini):
         mini.always(http11(200, b'{"channels":{}}'))
         client = make_client(mini.port)
@@ -121,18 +83,6 @@ class TestAnswers:
         (seen,) = mini.requests
         assert seen.method == "GET" and seen.body == b""
         assert "filter_by_prefix=presence-a=b@c,d;" in seen.target
-
-    def test_send_raw_returns_status_body_and_case_insensitive_headers(self, mini):
-        mini.always(http11(429, b"slow down", {"Retry-After": "3", "X-Two": "2"}))
-        client = make_client(mini.port)
-        status, body, headers = http_of(client).send_raw(client._trigger_request("a", "e", "d"))
-        assert (status, body) == (429, b"slow down")
-        assert headers.get("Retry-After") == headers.get("retry-after") == "3"
-        assert headers["x-two"] == "2" and "X-TWO" in headers
-        assert headers.get("Missing") is None
-        with pytest.raises(KeyError):
-            headers["Missing"]
-        assert len(headers) == len(list(headers)) == 4
 
     def test_request_head_matches_the_urllib3_transport(self, mini):
         for backend in (HTTPClientBackend, Urllib3Backend):
@@ -152,38 +102,11 @@ class TestAnswers:
         assert int(names(fast_post)["content-length"]) == len(fast_post.body)
         assert fast_post.headers["User-Agent"].startswith("pusher-fast-python/")
 
-    def test_chunked_answer(self, mini):
-        payload = json.dumps({"channels": {f"c{i}": {} for i in range(50)}}).encode()
-        mini.always(chunked(payload))
-        client = make_client(mini.port)
-        for _ in range(3):
-            assert client.trigger("a", "e", "d") == json.loads(payload)
-        assert mini.connections == 1  # a chunked answer keeps the connection
-
-    @pytest.mark.parametrize("framing", ["length", "chunked"])
-    def test_answer_larger_than_64_kb(self, mini, framing):
-        big = {"channels": {f"channel-{i:06d}": {"user_count": i} for i in range(6000)}}
-        payload = json.dumps(big).encode()
-        assert len(payload) > 150_000
-        mini.always(http11(200, payload) if framing == "length" else chunked(payload, 9000))
-        client = make_client(mini.port)
-        assert client.channels_info() == big
-        assert client.channels_info() == big
-        assert mini.connections == 1
-
     def test_request_body_larger_than_64_kb(self, mini):
         client = make_client(mini.port, max_payload_kb=200)
         data = "x" * 150_000
         assert client.trigger("a", "e", data) == {}
         assert json.loads(mini.requests[0].body)["data"] == data
-
-    def test_answer_without_length_is_read_to_the_close(self, mini):
-        mini.always(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"a": 1}', True)
-        client = make_client(mini.port)
-        assert client.trigger("a", "e", "d") == {"a": 1}
-        assert client.trigger("a", "e", "d") == {"a": 1}
-        assert mini.connections == 2
-        assert http_of(client).stale_resends == 0
 
 
 # -- connections ----------------------------------------------------------------------------
@@ -226,26 +149,6 @@ class TestConnections:
         assert len(counting.sendalls) == 2
         post = mini.requests[1]
         assert counting.sendalls[0] > len(post.body) > 0  # head and body together
-
-    def test_connection_close_is_honoured(self, mini):
-        mini.always(http11(headers={"Connection": "close"}), close=True)
-        client = make_client(mini.port)
-        for i in range(5):
-            assert client.trigger("a", "e", str(i)) == {}
-        assert mini.connections == 5 and len(mini.requests) == 5
-        assert http_of(client).stale_resends == 0
-        assert http_of(client)._idle == []
-
-    @pytest.mark.parametrize("keep_alive", [False, True], ids=["close", "keep-alive"])
-    def test_http_1_0_server(self, mini, keep_alive):
-        extra = "Connection: keep-alive\r\n" if keep_alive else ""
-        raw = f"HTTP/1.0 200 OK\r\n{extra}Content-Length: 8\r\n\r\n".encode() + b'{"v":10}'
-        mini.always(raw, close=not keep_alive)
-        client = make_client(mini.port)
-        for _ in range(4):
-            assert client.trigger("a", "e", "d") == {"v": 10}
-        assert mini.connections == (1 if keep_alive else 4)
-        assert len(mini.requests) == 4
 
     @pytest.mark.parametrize("maxsize", [10, 2])
     def test_shared_client_across_threads(self, mini, maxsize):
@@ -292,28 +195,6 @@ class TestConnections:
         client.trigger("a", "e", "d")
         assert mini.connections == 2
 
-    def test_idle_connection_closed_by_the_server_is_dropped_before_sending(self, mini):
-        # soketi-style: the server closes silently after each answer.  An idle connection is
-        # polled before reuse, so no request goes out on a closed one: nothing to resend.
-        mini.always(http11(), close=True)
-        client = make_client(mini.port)
-        for i in range(4):
-            client.trigger("a", "e", str(i))
-            time.sleep(0.05)  # let the FIN arrive
-        assert len(mini.requests) == 4 and mini.connections == 4
-        assert http_of(client).stale_resends == 0
-
-    def test_server_closing_silently_in_a_tight_loop(self, mini):
-        # The FIN may race the next request, written before it arrived: that request may
-        # have been processed (ambiguous), so only at_least_once retries it.  The server
-        # never read it (it had closed): each request is received once.
-        mini.always(http11(), close=True)
-        client = make_client(mini.port, retries=3, at_least_once=True)
-        for i in range(20):
-            assert client.trigger("a", "e", str(i)) == {}
-        assert len(mini.requests) == 20 and mini.connections == 20
-        assert 20 <= http_of(client).connections_opened <= 23
-
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
     def test_a_forked_child_does_not_share_the_parents_connections(self, mini):
         client = make_client(mini.port)
@@ -335,66 +216,6 @@ class TestConnections:
 
 
 # -- stale keep-alive connections -----------------------------------------------------------
-
-
-class TestStaleConnections:
-    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_reused_connection_dropped_after_the_request_is_not_resent(self, faults, fault):
-        # The server read the request, then dropped the connection: it may have processed
-        # it, so it is not sent again unasked (it once was: a silent duplicate).
-        faults.script(Reply(), fault)
-        client = make_client(faults.port)
-        assert client.trigger("c", "e", {"n": 1}) == {}
-        with pytest.raises(PusherTransportError) as info:
-            client.trigger("c", "e", {"n": 2})
-        assert info.value.ambiguous is True
-        first, dropped = faults.requests
-        assert dropped.conn == first.conn
-        assert http_of(client).stale_resends == 0
-
-    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_at_least_once_resends_up_to_the_retries(self, faults, fault):
-        faults.script(Reply())
-        faults.default = fault
-        client = make_client(faults.port, retries=1, at_least_once=True)
-        client.trigger("c", "e", {"n": 1})
-        with pytest.raises(PusherTransportError):
-            client.trigger("c", "e", {"n": 2})
-        assert len(faults.requests) == 3
-        assert http_of(client).stale_resends == 0
-
-    @pytest.mark.parametrize("fault", [Reset(), Close()], ids=["reset", "close"])
-    def test_fresh_connection_is_never_resent_on(self, faults, fault):
-        faults.default = fault
-        client = make_client(faults.port)
-        with pytest.raises(PusherTransportError):
-            client.trigger("c", "e", {"n": 1})
-        assert len(faults.requests) == 1
-        assert http_of(client).stale_resends == 0
-
-    def test_no_resend_after_a_timeout_on_a_reused_connection(self, faults):
-        faults.script(Reply(), Reply(delay=1.0))
-        client = make_client(faults.port, timeout=0.3)
-        client.trigger("c", "e", {"n": 1})
-        started = time.monotonic()
-        with pytest.raises(PusherTransportError, match="timed out"):
-            client.trigger("c", "e", {"n": 2})
-        assert time.monotonic() - started < 0.9
-        faults.wait_idle(5)
-        assert len(faults.requests) == 2
-        assert http_of(client).stale_resends == 0
-
-    def test_no_resend_after_part_of_an_answer(self, mini):
-        answers = iter(
-            [Answer(http11()), Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{", True)]
-        )
-        mini.answer = lambda seen: next(answers)
-        client = make_client(mini.port)
-        client.trigger("c", "e", "one")
-        with pytest.raises(PusherTransportError, match="closed the connection in the body"):
-            client.trigger("c", "e", "two")
-        assert len(mini.requests) == 2
-        assert http_of(client).stale_resends == 0
 
 
 # -- early answers -------------------------------------------------------------------------
@@ -478,18 +299,6 @@ class TestEarlyAnswers:
 
 
 class TestNoAnswer:
-    def test_connection_refused(self):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        client = make_client(port, timeout=2)
-        started = time.monotonic()
-        with pytest.raises(PusherTransportError, match="refused") as info:
-            client.trigger("a", "e", "d")
-        assert time.monotonic() - started < 1.5
-        assert f"127.0.0.1:{port}" in str(info.value)
-        assert isinstance(info.value, PusherError)
-
     def test_read_timeout(self, faults):
         faults.default = Reply(delay=2.5)
         client = make_client(faults.port, timeout=0.5)
@@ -498,83 +307,13 @@ class TestNoAnswer:
             client.trigger("a", "e", "d")
         assert 0.4 < time.monotonic() - started < 1.5
 
-    def test_connect_timeout(self):
-        # A listener that never accepts, with its one-slot backlog full: SYNs are dropped.
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = []
-        try:
-            for _ in range(8):
-                filler = socket.socket()
-                filler.settimeout(0.2)
-                try:
-                    filler.connect(("127.0.0.1", port))
-                except OSError:
-                    filler.close()
-                    break
-                fillers.append(filler)
-            else:
-                pytest.skip("the kernel accepted every connection: no way to stall a connect")
-            client = make_client(port, timeout=0.5)
-            started = time.monotonic()
-            with pytest.raises(PusherTransportError, match="timed out"):
-                client.trigger("a", "e", "d")
-            assert 0.4 < time.monotonic() - started < 1.5
-        finally:
-            for filler in fillers:
-                filler.close()
-            listener.close()
-
-    def test_garbage_answer_is_a_transport_error(self, mini):
-        mini.always(b"SSH-2.0-OpenSSH\r\n\r\n", close=True)
-        with pytest.raises(PusherTransportError, match="malformed answer"):
-            make_client(mini.port).trigger("a", "e", "d")
-
-    def test_unsafe_request_target_is_refused_before_sending(self, mini):
-        client = make_client(mini.port)
-        request = Request(client, "POST", "/apps/1/events", None, b"{}", "a=1 HTTP/1.1\r\nX: y")
-        with pytest.raises(ValueError):
-            http_of(client).send_request(request)
-        assert mini.requests == []
-
 
 # -- HTTPS ----------------------------------------------------------------------------------
 
 
 class TestHTTPS:
-    def test_unknown_certificate_is_refused(self, tls_server):
-        client = make_client(tls_server.port, ssl=True)
-        with pytest.raises(PusherTransportError, match="certificate") as info:
-            client.trigger("a", "e", "d")
-        assert f"https://127.0.0.1:{tls_server.port}" in str(info.value)
-        assert tls_server.requests == []
-
-    def test_ca_certs_verifies_and_keeps_the_connection(self, tls_server, certificates):
-        client = make_client(tls_server.port, ssl=True, ca_certs=str(certificates.ca))
-        for i in range(5):
-            assert client.trigger("a", "e", str(i)) == {}
-        assert len(tls_server.requests) == 5 and tls_server.connections == 1
-        context = http_of(client).ssl_context
-        assert context is not None
-        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-
-    def test_host_name_is_verified(self, certificates):
-        if certificates.wrong_cert is None or certificates.wrong_key is None:
-            pytest.skip("needs the cryptography package")
-        server = tls_mini_server(certificates.wrong_cert, certificates.wrong_key)  # other.example
-        try:
-            client = make_client(server.port, ssl=True, ca_certs=str(certificates.ca))
-            with pytest.raises(PusherTransportError, match="certificate") as info:
-                client.trigger("a", "e", "d")
-            assert "127.0.0.1" in str(info.value)
-            assert server.requests == []
-        finally:
-            server.stop()
-
     def test_system_store_is_the_default(self):
-        context = _fasthttp.make_ssl_context()
+        context = transport_base.make_ssl_context()
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
         assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
         stats = context.cert_store_stats()
@@ -664,7 +403,7 @@ import sys
 import pytest
 import pusher_fast
 import pusher_fast.client as client_module
-from pusher_fast._fasthttp import HTTPClientBackend, default_backend
+from pusher_fast.transports import HTTPClientBackend, default_backend
 
 # Until Pusher picks default_backend by itself, put it where Pusher looks for its transport.
 if getattr(client_module, "default_backend", None) is not default_backend:

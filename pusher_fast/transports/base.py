@@ -1,0 +1,264 @@
+"""What every transport shares: the declared interfaces, the TLS context and proxy lookup
+(requests' ``verify``/``cert``/``proxies``, from :mod:`pusher_fast._options`), the
+connection errors, the one ``PusherTransportError`` builder, and :func:`process_response`,
+which turns any transport's (status, body) into a result or a ``PusherError``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
+
+from .._http11 import RequestEncoder, host_header
+from .._options import (
+    CertArg,
+    ProxiesArg,
+    VerifyArg,
+    is_default_tls,
+    select_proxy,
+)
+from .._options import ssl_context as make_ssl_context
+from .._request import Request, process_response
+from .._retry import (
+    DeliveryPolicy,
+    Raw,
+    RetriesArg,
+    async_send_with_policy,
+    make_policy,
+    send_with_policy,
+)
+from ..errors import PusherTransportError
+
+if TYPE_CHECKING:
+    from ..client import Pusher
+
+
+@runtime_checkable
+class SyncTransport(Protocol):
+    """A blocking transport: what ``Pusher`` and ``BulkSender`` call."""
+
+    def send_request(self, request: Request) -> Any:
+        """The parsed answer, or the ``PusherError`` for it, under the delivery policy."""
+
+    def send_raw(self, request: Request) -> Raw:
+        """(status, body, headers) under the delivery policy; no answer raises
+        ``PusherTransportError``."""
+
+    def send_once(self, request: Request) -> Raw:
+        """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
+
+    def close(self) -> None:
+        """Close pooled connections; the transport stays usable."""
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """An asyncio transport: what ``AsyncPusher`` and ``AsyncBulkSender`` await."""
+
+    async def send_request(self, request: Request) -> Any: ...
+
+    async def send_raw(self, request: Request) -> Raw: ...
+
+    async def send_once(self, request: Request) -> Raw: ...
+
+    async def aclose(self) -> None: ...
+
+
+class PolicyTransport:
+    """``send_raw`` and ``send_request`` of a blocking transport from its ``send_once``,
+    under its delivery policy (``self.policy``)."""
+
+    policy: DeliveryPolicy
+
+    def send_once(self, request: Request) -> Raw:
+        raise NotImplementedError
+
+    def send_raw(self, request: Request) -> Raw:
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return self.send_once(request)
+        return send_with_policy(self.policy, self.send_once, request)
+
+    def send_request(self, request: Request) -> Any:
+        """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
+        status, body, _ = self.send_raw(request)
+        return process_response(status, body)
+
+
+class AsyncPolicyTransport:
+    """:class:`PolicyTransport` for an asyncio transport."""
+
+    policy: DeliveryPolicy
+
+    async def send_once(self, request: Request) -> Raw:
+        raise NotImplementedError
+
+    async def send_raw(self, request: Request) -> Raw:
+        """Send and return (status, body, headers) under the delivery policy; no answer
+        raises PusherTransportError."""
+        if not self.policy.total:
+            return await self.send_once(request)
+        return await async_send_with_policy(self.policy, self.send_once, request)
+
+    async def send_request(self, request: Request) -> Any:
+        """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
+        status, body, _ = await self.send_raw(request)
+        return process_response(status, body)
+
+
+class SocketSetup:
+    """The configuration both socket transports share: no proxy (the selection functions
+    pick another transport when one applies), the policy, TLS, the request encoder."""
+
+    #: How the transport is named in errors, and what to use instead when a proxy applies.
+    _name = ""
+    _instead = ""
+
+    def __init__(
+        self,
+        client: Pusher,
+        *,
+        ca_certs: Optional[str] = None,
+        retries: RetriesArg = None,
+        at_least_once: bool = False,
+        verify: VerifyArg = True,
+        cert: CertArg = None,
+        proxies: ProxiesArg = None,
+    ) -> None:
+        # The environment's proxies are the selection function's business; explicit ones
+        # here would be silently ignored.
+        if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
+            raise ValueError(f"{self._name} does not speak to proxies: use {self._instead}")
+        self.policy = make_policy(retries, at_least_once)
+        self.client = client
+        self.timeout = float(client.timeout)
+        self.ssl_context: Optional[ssl.SSLContext] = (
+            make_ssl_context(ca_certs, verify, cert) if client.ssl else None
+        )
+        self._host = client.host
+        self._port = client.port
+        self._encoder = RequestEncoder(
+            host_header(client.host, client.port, 443 if client.ssl else 80)
+        )
+        self._generation = 0
+        #: Requests sent a second time because their kept-alive connection was stale.
+        self.stale_resends = 0
+        #: Connections opened so far (TCP, and TLS handshakes for https).
+        self.connections_opened = 0
+
+
+def check_positive(name: str, value: object) -> None:
+    """``ValueError`` unless ``value`` is a positive int (a pool size)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} should be a positive int, got {value!r}")
+
+
+# What sending raises when the server closed (or reset) the connection: a kept-alive
+# connection gone stale, or a server that answered and closed.
+CONNECTION_CLOSED = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+class ClosedByServer(ConnectionResetError):
+    """The server closed the connection before any byte of an answer."""
+
+
+class NotWritten(Exception):
+    """Internal to the socket transports: a kept-alive connection failed before the
+    request was fully written, so it surely was not processed (sent once more)."""
+
+
+def transport_error(
+    request: Request, exc: object, ambiguous: bool = False, detail: Optional[str] = None
+) -> PusherTransportError:
+    """The ``PusherTransportError`` for ``request`` that got no answer because of ``exc``
+    (``detail``: how to show it, ``str(exc)`` by default)."""
+    shown = str(exc) if detail is None else detail
+    return PusherTransportError(
+        f"{request.method} {request.base_url}{request.path} failed: {shown}",
+        ambiguous=ambiguous,
+    )
+
+
+def connection_error(
+    request: Request, exc: BaseException, ambiguous: bool = False
+) -> PusherTransportError:
+    """:func:`transport_error` naming the exception's class (the socket transports)."""
+    return transport_error(request, exc, ambiguous, f"{type(exc).__name__}: {exc}")
+
+
+def _attempt_method(http: Any) -> Optional[Callable[..., Any]]:
+    """The backend's one-attempt method: ``send_once``, unless a subclass overrides
+    ``send_raw`` below it (then ``send_raw`` is what it wants called); ``send_raw`` if it
+    has only that; None for a backend with ``send_request`` only."""
+    for klass in type(http).__mro__:
+        if "send_once" in vars(klass):
+            return http.send_once  # type: ignore[no-any-return]
+        if "send_raw" in vars(klass):
+            return http.send_raw  # type: ignore[no-any-return]
+    return getattr(http, "send_raw", None)
+
+
+_DELIVERED: Raw = (200, b"", {})
+
+
+def single_attempt(http: Any) -> Callable[[Request], Raw]:
+    """One attempt with a blocking backend, as (status, body, headers); a user backend with
+    only ``send_request`` is adapted (an answer counts as a 200, errors raise)."""
+    method = _attempt_method(http)
+    if method is not None:
+        return method
+
+    def send(request: Request) -> Raw:
+        http.send_request(request)
+        return _DELIVERED
+
+    return send
+
+
+def async_single_attempt(http: Any) -> Callable[[Request], Awaitable[Raw]]:
+    """:func:`single_attempt` for an asyncio backend."""
+    method = _attempt_method(http)
+    if method is not None:
+        return method
+
+    async def send(request: Request) -> Raw:
+        await http.send_request(request)
+        return _DELIVERED
+
+    return send
+
+
+Transport = Union[SyncTransport, AsyncTransport]
+
+__all__ = [
+    "CONNECTION_CLOSED",
+    "AsyncPolicyTransport",
+    "AsyncTransport",
+    "CertArg",
+    "ClosedByServer",
+    "NotWritten",
+    "PolicyTransport",
+    "ProxiesArg",
+    "Raw",
+    "SocketSetup",
+    "SyncTransport",
+    "Transport",
+    "VerifyArg",
+    "async_single_attempt",
+    "check_positive",
+    "connection_error",
+    "is_default_tls",
+    "make_ssl_context",
+    "process_response",
+    "select_proxy",
+    "single_attempt",
+    "transport_error",
+]
