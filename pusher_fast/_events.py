@@ -266,8 +266,11 @@ class EventEncoder:
         ):
             data = event["data"]
             if not already_encoded or type(data) is str:
+                fragment = self._short_fragment(event["channel"], event["name"], data)
+                if fragment:
+                    return fragment
                 try:
-                    return self.encode(event["channel"], event["name"], data, None)[0][0]
+                    return self._encode(event["channel"], event["name"], data, None)[0][0]
                 except (ValueError, TypeError):
                     pass  # the general path below words the error with the event's index
         if not isinstance(event, Mapping):
@@ -322,6 +325,15 @@ class EventEncoder:
                     kept = data if type(data) is str else None
                     return [(fragment, channels, name, kept, None)]
         return self._encode(channels, name, data, socket_id)
+
+    def _short_fragment(self, channel: str, name: Any, data: Any) -> bytes:
+        """:meth:`encode`'s short path for one event of a batch (b"": not for it)."""
+        if type(name) is not str:
+            return b""
+        head = self._heads.get((channel, name))
+        if head is None:
+            head = self._head(channel, name)
+        return framed(head, data, self._batch_limit) if head else b""
 
     def _head(self, channel: str, name: str) -> bytes:
         head = b""
