@@ -70,16 +70,10 @@ class Pusher:
             encryption_master_key, encryption_master_key_base64,
             json_encoder, json_decoder, max_payload_kb,
         )  # fmt: skip
-        self._app_id = config.app_id
-        self._key = config.key
-        self._secret = config.secret
-        self._host = config.host
-        self._port = config.port
-        self._base_url = config.base_url
-        self._json_decoder = config.json_decoder
+        self._base_url = config.base_url  # read for every request sent
         self._boxes = ChannelBoxes(config.master_key)
-        self._channels_path = f"/apps/{self._app_id}/channels"
-        self._use_signer(Signer(self._key, self._secret))
+        self._channels_path = f"/apps/{config.app_id}/channels"
+        self._use_signer(Signer(config.key, config.secret))
 
         if not isinstance(at_least_once, bool):
             raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
@@ -134,23 +128,23 @@ class Pusher:
 
     @property
     def app_id(self) -> str:
-        return self._app_id
+        return self._config.app_id
 
     @property
     def key(self) -> str:
-        return self._key
+        return self._config.key
 
     @property
     def secret(self) -> str:
-        return self._secret
+        return self._config.secret
 
     @property
     def host(self) -> str:
-        return self._host
+        return self._config.host
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._config.port
 
     @property
     def timeout(self) -> float:
@@ -197,7 +191,7 @@ class Pusher:
     def _terminate_request(self, user_id: Any) -> Request:
         user_id = v.validate_user_id(user_id)
         return self._signed(
-            POST, f"/apps/{self._app_id}/users/{user_id}/terminate_connections", "", {}
+            POST, f"/apps/{self._config.app_id}/users/{user_id}/terminate_connections", "", {}
         )
 
     def _get(self, path: str, params: dict[str, str]) -> Request:
@@ -323,7 +317,7 @@ class Pusher:
         try:
             raw = _webhook.raw_body(body)
             tokens = self._webhook_tokens(None)
-            payload = _webhook.verify(tokens, key, signature, raw, self._json_decoder)
+            payload = _webhook.verify(tokens, key, signature, raw, self._config.json_decoder)
             if decrypt:
                 _webhook.decrypt_events(payload, self._boxes)
         except PusherWebhookError:
@@ -375,7 +369,7 @@ class Pusher:
             _webhook.header(headers, _webhook.KEY_HEADER),
             _webhook.header(headers, _webhook.SIGNATURE_HEADER),
             raw,
-            self._json_decoder,
+            self._config.json_decoder,
         )
         boxes = self._boxes if self._config.master_key is not None else None
         return _webhook.to_webhook(payload, boxes)
@@ -385,7 +379,7 @@ class Pusher:
     ) -> list[_webhook.Token]:
         own = self.__dict__.get("_own_token")
         if own is None or own.signer is not self._signer:  # built once per signer
-            own = self.__dict__["_own_token"] = _webhook.Token(self._key, self._signer)
+            own = self.__dict__["_own_token"] = _webhook.Token(self._config.key, self._signer)
         tokens = [own]
         if extra_tokens is not None:
             # A Signer per rotated secret, kept (bounded) so each webhook does not re-derive it.
