@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from . import IMPLEMENTATION, Pusher
@@ -327,7 +328,6 @@ def cmd_send(args: argparse.Namespace, out: TextIO) -> int:
         if isinstance(exc, PusherBadAuth):
             raise UsageError(f"credentials refused by {client.base_url}: {exc}") from None
         raise
-    rejected: list[dict[str, Any]] = []
     sender = _LineSender(
         client,
         batch_size=args.batch_size,
@@ -339,42 +339,61 @@ def cmd_send(args: argparse.Namespace, out: TextIO) -> int:
     if args.progress is not False:
         on_tty = sys.stderr.isatty()
         progress = _Progress(sender, total, bar=on_tty, interval=args.progress_interval)
-    last_read = args.start_line - 1
-    interrupted = False
     try:
         if progress:
             progress.__enter__()
         with sender:
-            try:
-                for number, line in _lines(stream, args.start_line):
-                    event, why = _check_event(line)
-                    if event is not None:
-                        sender.line = number
-                        try:
-                            sender.add(
-                                event.get("channel", ()),
-                                event["name"],
-                                event["data"],
-                                event.get("socket_id"),
-                                channels=event.get("channels"),
-                            )
-                        except (ValueError, TypeError) as exc:
-                            event, why = None, str(exc)
-                    if event is None:
-                        rejected.append({"line": number, "error": why, "input": line.rstrip("\n")})
-                        sender.line_rejected()
-                    last_read = number
-            except KeyboardInterrupt:
-                # Stop reading; what was queued is still sent (bounded) and accounted for.
-                interrupted = True
-                sender.shutdown_timeout = min(sender.shutdown_timeout, 10.0)
-                sys.stderr.write("pusher-fast: interrupted, sending what is queued\n")
+            run = _feed(sender, stream, args.start_line)
     finally:
         if progress:
             progress.__exit__(None, None, None)
         if not from_stdin:
             stream.close()
-    report = sender.report
+    return _finish(args, sender, run, out)
+
+
+@dataclass
+class _Run:
+    """What reading the input came to."""
+
+    last_read: int
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _feed(sender: _LineSender, stream: TextIO, start_line: int) -> _Run:
+    """Add each line's event to ``sender``; a bad line is recorded, Ctrl-C stops reading."""
+    run = _Run(start_line - 1)
+    try:
+        for number, line in _lines(stream, start_line):
+            event, why = _check_event(line)
+            if event is not None:
+                sender.line = number
+                try:
+                    sender.add(
+                        event.get("channel", ()),
+                        event["name"],
+                        event["data"],
+                        event.get("socket_id"),
+                        channels=event.get("channels"),
+                    )
+                except (ValueError, TypeError) as exc:
+                    event, why = None, str(exc)
+            if event is None:
+                run.rejected.append({"line": number, "error": why, "input": line.rstrip("\n")})
+                sender.line_rejected()
+            run.last_read = number
+    except KeyboardInterrupt:
+        # Stop reading; what was queued is still sent (bounded) and accounted for.
+        run.interrupted = True
+        sender.shutdown_timeout = min(sender.shutdown_timeout, 10.0)
+        sys.stderr.write("pusher-fast: interrupted, sending what is queued\n")
+    return run
+
+
+def _finish(args: argparse.Namespace, sender: _LineSender, run: _Run, out: TextIO) -> int:
+    """Report the run: rejected lines, the failures file, the summary and the exit code."""
+    rejected = run.rejected
     for record in rejected:
         sys.stderr.write(f"pusher-fast: line {record['line']}: {record['error']}\n")
     failures = sorted(rejected + sender.failures, key=lambda r: r["line"] or 0)
@@ -382,26 +401,26 @@ def cmd_send(args: argparse.Namespace, out: TextIO) -> int:
         with open(args.failures, "w", encoding="utf-8") as handle:
             for record in failures:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    summary = report.as_dict()
+    summary = sender.report.as_dict()
     summary["bad_lines"] = len(rejected)
     summary["failures_file"] = args.failures if failures and args.failures else None
-    summary["interrupted"] = interrupted
-    if interrupted:
-        resume = last_read + 1
+    summary["interrupted"] = run.interrupted
+    if run.interrupted:
+        resume = run.last_read + 1
         lost = [r["line"] for r in sender.failures if r["line"] is not None]
         if lost and not args.failures:
             resume = min(resume, *lost)  # no failures file: those events must be sent again
         summary["resume_line"] = resume
     _print_json(summary, out)
-    if interrupted:
-        where = f" {args.file}" if not from_stdin else ""
+    if run.interrupted:
+        where = f" {args.file}" if args.file not in (None, "-") else ""
         saved = f" (failed events are in {args.failures})" if args.failures and failures else ""
         sys.stderr.write(
-            f"pusher-fast: interrupted after line {last_read}{saved}; resume with: "
+            f"pusher-fast: interrupted after line {run.last_read}{saved}; resume with: "
             f"pusher-fast send{where} --start-line {summary['resume_line']}\n"
         )
         return EXIT_INTERRUPTED
-    return EXIT_OK if report.ok and not rejected else EXIT_FAILED
+    return EXIT_OK if sender.report.ok and not rejected else EXIT_FAILED
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
@@ -418,16 +437,8 @@ def cmd_testing(args: argparse.Namespace, out: TextIO) -> int:
     return int(entry(args.rest))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pusher-fast",
-        description=f"Pusher Channels HTTP API from the command line (signing: {IMPLEMENTATION}).",
-        epilog=EPILOG,
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"pusher-fast {VERSION} (signing: {IMPLEMENTATION})"
-    )
+def _credentials_parser() -> argparse.ArgumentParser:
+    """The credential options every API command takes."""
     creds = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     group = creds.add_argument_group(
         "credentials",
@@ -455,22 +466,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--no-ssl", action="store_true", help="plain HTTP")
     group.add_argument("--timeout", type=_positive_float, default=5.0, help="seconds per request")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return creds
 
-    def command(name: str, text: str, parents: list[argparse.ArgumentParser]) -> Any:
-        return sub.add_parser(
-            name, parents=parents, help=text, description=text, epilog=EPILOG,
-            formatter_class=_HelpFormatter,
-        )  # fmt: skip
 
-    p = command("trigger", "trigger one event", [creds])
-    p.add_argument("channel")
-    p.add_argument("event")
-    p.add_argument("data", nargs="?", default="{}", help="event data, sent as given")
-    p.add_argument("--socket-id", help="exclude this connection from receiving the event")
-    p.set_defaults(func=cmd_trigger)
-
-    p = command("send", "send JSON-lines events through the bulk sender", [creds])
+def _send_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``send``."""
     p.add_argument(
         "file", nargs="?", help='JSON lines {"channel"|"channels", "name", "data"} (default: stdin)'
     )
@@ -507,6 +507,36 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between progress log lines when not on a terminal",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pusher-fast",
+        description=f"Pusher Channels HTTP API from the command line (signing: {IMPLEMENTATION}).",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"pusher-fast {VERSION} (signing: {IMPLEMENTATION})"
+    )
+    creds = _credentials_parser()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str, parents: list[argparse.ArgumentParser]) -> Any:
+        return sub.add_parser(
+            name, parents=parents, help=text, description=text, epilog=EPILOG,
+            formatter_class=_HelpFormatter,
+        )  # fmt: skip
+
+    p = command("trigger", "trigger one event", [creds])
+    p.add_argument("channel")
+    p.add_argument("event")
+    p.add_argument("data", nargs="?", default="{}", help="event data, sent as given")
+    p.add_argument("--socket-id", help="exclude this connection from receiving the event")
+    p.set_defaults(func=cmd_trigger)
+
+    p = command("send", "send JSON-lines events through the bulk sender", [creds])
+    _send_arguments(p)
     p.set_defaults(func=cmd_send)
 
     p = command("channels", "list occupied channels", [creds])

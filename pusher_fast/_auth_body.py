@@ -128,13 +128,7 @@ def _from_form(raw: bytes, fields: tuple[str, ...]) -> dict[str, str]:
             continue
         name, sep, value = piece.partition("=")
         if escaped and ("%" in piece or "+" in piece):
-            try:
-                name = _unquote(name)
-                value = _unquote(value)
-            except UnicodeDecodeError:
-                raise ValueError(
-                    "auth request body holds a percent-escape that is not UTF-8"
-                ) from None
+            name, value = _unquote_pair(name, value)
         if name not in fields:
             continue
         if not sep:
@@ -146,6 +140,13 @@ def _from_form(raw: bytes, fields: tuple[str, ...]) -> dict[str, str]:
         if name not in found:
             raise ValueError(f"auth request body has no {name!r} field")
     return found
+
+
+def _unquote_pair(name: str, value: str) -> tuple[str, str]:
+    try:
+        return _unquote(name), _unquote(value)
+    except UnicodeDecodeError:
+        raise ValueError("auth request body holds a percent-escape that is not UTF-8") from None
 
 
 def _unquote(text: str) -> str:

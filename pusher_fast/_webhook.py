@@ -124,32 +124,8 @@ def verify(
         raise _fail(WebhookReason.MISSING_HEADER, f"webhook has no {KEY_HEADER} header")
     if not signature:
         raise _fail(WebhookReason.MISSING_HEADER, f"webhook has no {SIGNATURE_HEADER} header")
-    known = False
-    verified = False
-    for token in tokens:
-        if token.key == key:
-            known = True
-            if token.signer.verify(raw, signature):
-                verified = True
-                break
-    if not known:
-        raise _fail(
-            WebhookReason.UNKNOWN_KEY, f"webhook {KEY_HEADER} {key[:64]!r} is not a key of this app"
-        )
-    if not verified:
-        raise _fail(
-            WebhookReason.BAD_SIGNATURE,
-            f"webhook {SIGNATURE_HEADER} is not the signature of its body under key {key!r}",
-        )
-    try:
-        if json_decoder is not None:
-            payload = json.loads(raw.decode("utf-8"), cls=json_decoder)
-        else:
-            payload = _json.loads(raw)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError included
-        raise _fail(WebhookReason.NOT_JSON, "webhook body is not UTF-8 JSON") from None
-    if not isinstance(payload, dict):
-        raise _fail(WebhookReason.BAD_SHAPE, "webhook body is not a JSON object")
+    _check_signature(tokens, key, signature, raw)
+    payload = _payload(raw, json_decoder)
     time_ms = payload.get("time_ms")
     if not time_ms or not isinstance(time_ms, (int, float)) or isinstance(time_ms, bool):
         raise _fail(WebhookReason.BAD_SHAPE, "webhook body has no numeric 'time_ms'")
@@ -160,6 +136,38 @@ def verify(
             WebhookReason.STALE,
             f"webhook time_ms {time_ms} is more than {MAX_WEBHOOK_AGE_MS // 1000} s from now",
         )
+    return payload
+
+
+def _check_signature(tokens: Sequence[Token], key: str, signature: str, raw: bytes) -> None:
+    """Raise unless a token with ``key`` signed ``raw`` (each such token is tried)."""
+    known = False
+    for token in tokens:
+        if token.key == key:
+            known = True
+            if token.signer.verify(raw, signature):
+                return
+    if not known:
+        raise _fail(
+            WebhookReason.UNKNOWN_KEY, f"webhook {KEY_HEADER} {key[:64]!r} is not a key of this app"
+        )
+    raise _fail(
+        WebhookReason.BAD_SIGNATURE,
+        f"webhook {SIGNATURE_HEADER} is not the signature of its body under key {key!r}",
+    )
+
+
+def _payload(raw: bytes, json_decoder: type[json.JSONDecoder] | None) -> dict[str, Any]:
+    """The body as a JSON object, or the webhook error saying why it is not one."""
+    try:
+        if json_decoder is not None:
+            payload = json.loads(raw.decode("utf-8"), cls=json_decoder)
+        else:
+            payload = _json.loads(raw)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError included
+        raise _fail(WebhookReason.NOT_JSON, "webhook body is not UTF-8 JSON") from None
+    if not isinstance(payload, dict):
+        raise _fail(WebhookReason.BAD_SHAPE, "webhook body is not a JSON object")
     return payload
 
 

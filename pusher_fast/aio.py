@@ -1,17 +1,4 @@
-"""The asyncio client: :class:`AsyncPusher` and :class:`AsyncBulkSender`.
-
-No third-party HTTP client is needed: by default requests go over
-:class:`~pusher_fast.transports.aio_sockets.AsyncSocketTransport` (keep-alive asyncio
-connections, answers read with httptools).  aiohttp is used only when asked for
-(``backend=AsyncIOBackend`` from :mod:`pusher_fast.aiohttp`, the ``aiohttp`` extra) or
-when a proxy applies.
-
->>> async def main():  # doctest: +SKIP
-...     async with AsyncPusher(app_id="1", key="k", secret="s") as client:
-...         await client.trigger("orders", "created", {"id": 1})
-...         async with client.bulk() as sender:
-...             await sender.add("orders", "created", {"id": 2})
-"""
+"""The asyncio client (:class:`AsyncPusher`) and bulk sender (:class:`AsyncBulkSender`)."""
 
 from __future__ import annotations
 
@@ -21,9 +8,10 @@ from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, Callable
 
 from . import _validation as v
+from ._events import Item as _Item
 from ._request import Request
 from ._retry import Outcome, classify, error_outcome
-from .bulk import BulkReport, FailedEvent, _BulkBase, _Item
+from .bulk import BulkOptions, BulkReport, _BulkBase
 from .client import Pusher
 from .errors import PusherError
 from .transports import AsyncHTTPBackend, AsyncSocketTransport, default_async_backend
@@ -111,25 +99,13 @@ class AsyncBulkSender(_BulkBase):
     :class:`~pusher_fast.bulk.BulkReport`, final when it returns.
     """
 
+    _DEFAULTS = BulkOptions(concurrency=8)
+
     def __init__(
-        self,
-        client: AsyncPusher,
-        *,
-        batch_size: int = v.MAX_BATCH_EVENTS,
-        concurrency: int = 8,
-        max_queue: int = 10000,
-        retries: int = 5,
-        backoff_base: float = 0.1,
-        backoff_max: float = 10.0,
-        shutdown_timeout: float = 30.0,
-        on_failure: Callable[[FailedEvent], None] | None = None,
-        at_least_once: bool = True,
+        self, client: AsyncPusher, *, options: BulkOptions | None = None, **overrides: Any
     ) -> None:
-        super().__init__(
-            client, batch_size, concurrency, max_queue, retries,
-            backoff_base, backoff_max, shutdown_timeout, on_failure, at_least_once,
-        )  # fmt: skip
-        self._concurrency = concurrency
+        super().__init__(client, options, overrides)
+        self._concurrency = self.options.concurrency
         # The asyncio primitives are made by _start(), in the running loop: on Python 3.9
         # they bind to asyncio.get_event_loop() when constructed (3.10+ binds on first use),
         # so making them here, outside a coroutine, breaks the sender (or raises).

@@ -1,46 +1,24 @@
-"""High-volume triggering: group events into ``batch_events`` requests, send
-them concurrently over the client's keep-alive pool, retry what is safe to
-retry, and account for every event.
-
->>> with client.bulk() as sender:                      # doctest: +SKIP
-...     for order in orders:
-...         sender.add("orders", "created", order)
->>> sender.report.delivered, sender.report.failed      # doctest: +SKIP
-(10000, [])
-
-Rules:
-- Events are validated and encoded in :meth:`BulkSender.add`, so bad input
-  raises there, in the caller, before anything is queued.
-- An event for several channels is fanned out: one batch event per channel
-  (the batch endpoint takes one channel per event); each counts separately.
-- Retried: connection errors, 408, 429 (honouring ``Retry-After``) and the
-  transient 5xx (the client's ``RETRY_STATUSES``), with capped exponential
-  backoff and jitter.  Never retried: any other 4xx.  A batch whose outcome is
-  ambiguous (fully sent, then a reset or a read timeout: it may have been
-  delivered) is retried too by default (``at_least_once=True``: at-least-once
-  delivery); with ``at_least_once=False`` it is reported failed with
-  ``ambiguous=True`` instead.  ``report.ambiguous`` counts ambiguous outcomes.
-- The queue is bounded: :meth:`add` blocks when it is full (backpressure).
-- :meth:`close` (or leaving the ``with`` block, also on an exception) sends
-  what is queued; past ``shutdown_timeout`` whatever is left is reported
-  failed with the reason, never dropped silently.
+"""Bulk sending: events queued, grouped into ``batch_events`` requests, sent
+concurrently with retries, and accounted for (:class:`BulkSender`; the asyncio
+twin is :class:`pusher_fast.aio.AsyncBulkSender`).  The README's "Bulk
+sending" section gives the rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
-import orjson
-
-from . import _json
 from . import _validation as v
-from ._request import POST, Request
+from ._events import EventEncoder, replay_data
+from ._events import Item as _Item
+from ._request import Request
 from ._retry import RETRY_STATUSES, DeliveryPolicy, Outcome, classify, error_outcome
 from .errors import PusherError
 from .transports.base import Raw, single_attempt
@@ -49,7 +27,6 @@ if TYPE_CHECKING:
     from .client import Pusher
 
 _log = logging.getLogger("pusher_fast.bulk")
-_orjson_dumps = orjson.dumps
 
 
 @dataclass(frozen=True)
@@ -97,18 +74,12 @@ class BulkReport:
         }
 
 
-# One queued event: its JSON fragment as sent, then what replaying it takes
-# (channel, name, data before encryption, socket id), kept raw: the dict a
-# FailedEvent shows is only built for events that fail.
-_Item = tuple[bytes, str, str, Union[str, bytes], Optional[str]]
-
-
 def _replay(item: _Item) -> dict[str, Any]:
-    _, channel, name, data, socket_id = item
+    _, channel, name, _, socket_id = item
     event: dict[str, Any] = {
         "channel": channel,
         "name": name,
-        "data": data if isinstance(data, str) else data.decode("utf-8"),
+        "data": replay_data(item),
     }
     if socket_id:
         event["socket_id"] = socket_id
@@ -118,131 +89,67 @@ def _replay(item: _Item) -> dict[str, Any]:
 _STOP: Any = object()
 
 
-class _EventEncoder:
-    """Validates and encodes events for the batch endpoint (shared sync/async)."""
+@dataclass(frozen=True)
+class BulkOptions:
+    """What a bulk sender (sync or async) is told, checked once.
 
-    _HEAD_CACHE_SIZE = 1024
+    ``BulkSender(client, batch_size=20)`` and ``BulkSender(client,
+    options=BulkOptions(batch_size=20))`` are the same; keywords given with
+    ``options`` replace its fields.
+    """
 
-    def __init__(self, client: Pusher) -> None:
-        self.client = client
-        # (channel, name) -> b'{"channel":"..","name":..,"data":' when the short
-        # path may take them (plain channel, default JSON), else b"".
-        self._heads: dict[tuple[str, str], bytes] = {}
+    batch_size: int = v.MAX_BATCH_EVENTS
+    """Events per request (10: the multi-tenant limit; raise it on dedicated clusters)."""
+    concurrency: int = 4
+    """Requests in flight (the async sender's default is 8)."""
+    max_queue: int = 10000
+    """Events waiting before ``add()`` blocks."""
+    retries: int = 5
+    """Further attempts per batch."""
+    backoff_base: float = 0.1
+    backoff_max: float = 10.0
+    """Backoff starts at ``backoff_base`` seconds and doubles up to ``backoff_max``."""
+    shutdown_timeout: float = 30.0
+    """Seconds ``close()`` has to finish."""
+    on_failure: Optional[Callable[[FailedEvent], None]] = None
+    """Called with each :class:`FailedEvent` as it fails (its exceptions are logged)."""
+    at_least_once: bool = True
+    """Retry a batch whose outcome is ambiguous (it may have been delivered)."""
 
-    def encode(
-        self, channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
-    ) -> list[_Item]:
-        if socket_id is None and type(channels) is str and type(name) is str:
-            head = self._heads.get((channels, name))
-            if head is None:
-                head = self._head(channels, name)
-            if head:
-                limit = self.client._batch_limit
-                kind = type(data)
-                if kind is dict or kind is list:
-                    try:
-                        text = _orjson_dumps(data, option=_json.OPTIONS)
-                    except TypeError:  # the general path below explains
-                        text = b"null"
-                    if b"null" not in text and len(text) <= limit:
-                        literal = text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-                        return [(head + b'"' + literal + b'"}', channels, name, text, None)]
-                elif kind is str and len(data) * 4 <= limit:
-                    return [(head + _orjson_dumps(data) + b"}", channels, name, data, None)]
-        return self._encode(channels, name, data, socket_id)
-
-    def _head(self, channel: str, name: str) -> bytes:
-        head = b""
-        if (
-            len(name) <= v.MAX_EVENT_NAME_LENGTH
-            and self.client._json_encoder is None
-            and not channel.startswith(v.ENCRYPTED_PREFIX)
-            and v.channel_is_valid(channel)
-        ):
-            head = (
-                b'{"channel":"'
-                + channel.encode("ascii")
-                + b'","name":'
-                + _json.dumps_bytes(name)
-                + b',"data":'
-            )
-        if len(self._heads) >= self._HEAD_CACHE_SIZE:
-            self._heads.clear()
-        self._heads[(channel, name)] = head
-        return head
-
-    def _encode(
-        self, channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
-    ) -> list[_Item]:
-        client = self.client
-        chans = [channels] if isinstance(channels, str) else list(channels)
-        if not chans:
-            raise ValueError("No channels given: an event needs 1 to 100 channels")
-        if len(chans) > v.MAX_CHANNELS_PER_TRIGGER:
+    def __post_init__(self) -> None:
+        if not isinstance(self.at_least_once, bool):
+            raise TypeError(f"at_least_once should be a bool, got {self.at_least_once!r}")
+        counts = (self.batch_size, self.concurrency, self.max_queue, self.retries)
+        if min(counts[:3]) < 1 or self.retries < 0:
             raise ValueError(
-                f"Too many channels: {len(chans)} given; the limit is {v.MAX_CHANNELS_PER_TRIGGER}"
+                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
+                f"{self.batch_size}, {self.concurrency}, {self.max_queue}, {self.retries}"
             )
-        chans = [v.validate_channel(c) for c in chans]
-        name = v.validate_event_name(name)
-        text = client._data_to_string(data)
-        if len(chans) > 1 and any(v.is_encrypted_channel(c) for c in chans):
-            raise ValueError(
-                "You cannot send to multiple channels when using encrypted channels: "
-                f"{chans!r:.300}"
-            )
-        sid = v.validate_socket_id(socket_id) if socket_id else None
-        items: list[_Item] = []
-        for channel in chans:
-            sent = client._encrypt(channel, text) if v.is_encrypted_channel(channel) else text
-            v.check_data_size(sent, client._batch_limit, "")
-            wire: dict[str, Any] = {"channel": channel, "name": name, "data": sent}
-            if sid:
-                wire["socket_id"] = sid
-            items.append((_json.dumps_bytes(wire), channel, name, text, sid))
-        return items
-
-    def request(self, items: list[_Item]) -> Request:
-        """A signed batch_events request for ``items`` (signed afresh on every try)."""
-        client = self.client
-        body = b'{"batch":[' + b",".join(item[0] for item in items) + b"]}"
-        query = client._sign_batch(body, round(time.time()))
-        return Request(client, POST, client._batch_path, None, body, query)
 
 
 class _BulkBase:
     """What the sync and async bulk senders share: options, the account, and
     recording a batch's outcome exactly once."""
 
+    _DEFAULTS: ClassVar[BulkOptions]
+
     def __init__(
-        self,
-        client: Pusher,
-        batch_size: int,
-        concurrency: int,
-        max_queue: int,
-        retries: int,
-        backoff_base: float,
-        backoff_max: float,
-        shutdown_timeout: float,
-        on_failure: Callable[[FailedEvent], None] | None,
-        at_least_once: bool = True,
+        self, client: Pusher, options: BulkOptions | None, overrides: dict[str, Any]
     ) -> None:
-        if not isinstance(at_least_once, bool):
-            raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
-        if batch_size < 1 or concurrency < 1 or max_queue < 1 or retries < 0:
-            raise ValueError(
-                "batch_size, concurrency and max_queue must be >= 1 and retries >= 0; got "
-                f"{batch_size}, {concurrency}, {max_queue}, {retries}"
-            )
+        options = options or self._DEFAULTS
+        if overrides:
+            options = dataclasses.replace(options, **overrides)
         self.client = client
-        self._encoder = _EventEncoder(client)
-        self.batch_size = batch_size
-        self._max_queue = max_queue
-        self.retries = retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.shutdown_timeout = shutdown_timeout
-        self.at_least_once = at_least_once
-        self._on_failure = on_failure
+        self.options = options
+        self._encoder = EventEncoder(client.event_settings)
+        self.batch_size = options.batch_size
+        self._max_queue = options.max_queue
+        self.retries = options.retries
+        self.backoff_base = options.backoff_base
+        self.backoff_max = options.backoff_max
+        self.shutdown_timeout = options.shutdown_timeout
+        self.at_least_once = options.at_least_once
+        self._on_failure = options.on_failure
         # Uncontended under asyncio; guards the account across worker threads.
         self._lock = threading.Lock()
         self._closed = False
@@ -344,43 +251,29 @@ class _BulkBase:
 class BulkSender(_BulkBase):
     """Send many events through ``batch_events``, concurrently, with an account.
 
-    ``batch_size`` events per request (10: the multi-tenant limit; raise it on
-    dedicated clusters), ``concurrency`` requests in flight, ``max_queue``
-    events waiting before :meth:`add` blocks, ``retries`` further attempts per
-    batch, backoff from ``backoff_base`` doubling up to ``backoff_max``
-    seconds, and ``shutdown_timeout`` seconds for :meth:`close` to finish.
-    ``on_failure`` is called with each :class:`FailedEvent` as it fails (its
-    exceptions are logged, never allowed to disturb the account).  A worker
-    that would send a partial batch first waits ``linger`` seconds (2 ms) for
-    more events: under load batches are full anyway, and a trickle of events
-    is delayed by at most that.  ``at_least_once`` (default True) retries a
-    batch whose outcome is ambiguous (it may have been delivered); False
-    reports it failed with ``ambiguous=True`` instead.
+    Keywords (or ``options=``) are the fields of :class:`BulkOptions`.  A
+    worker that would send a partial batch first waits ``linger`` seconds
+    (2 ms) for more events: under load batches are full anyway, and a trickle
+    of events is delayed by at most that.
 
     The account is final when :meth:`close` returns: every event that
     :meth:`add` accepted is counted in ``report.delivered`` or listed in
     ``report.failed``, exactly once.
     """
 
+    _DEFAULTS = BulkOptions()
+
     def __init__(
         self,
         client: Pusher,
         *,
-        batch_size: int = v.MAX_BATCH_EVENTS,
-        concurrency: int = 4,
-        max_queue: int = 10000,
-        retries: int = 5,
-        backoff_base: float = 0.1,
-        backoff_max: float = 10.0,
-        shutdown_timeout: float = 30.0,
-        on_failure: Callable[[FailedEvent], None] | None = None,
+        options: BulkOptions | None = None,
         linger: float = 0.002,
-        at_least_once: bool = True,
+        **overrides: Any,
     ) -> None:
-        super().__init__(
-            client, batch_size, concurrency, max_queue, retries,
-            backoff_base, backoff_max, shutdown_timeout, on_failure, at_least_once,
-        )  # fmt: skip
+        super().__init__(client, options, overrides)
+        concurrency = self.options.concurrency
+        max_queue = self._max_queue
         self.linger = linger
         # Events are grouped on the producer side: add() fills ``_open`` and
         # hands whole batches to the workers through ``_queue`` (one handoff

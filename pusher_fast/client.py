@@ -1,47 +1,31 @@
 """``Pusher``: the official client's API, call for call, on a fast core.
 
-Building a request (validate, encode, encrypt, sign) is pure: the
-``_*_request`` methods return a :class:`~pusher_fast._request.Request` and
-touch no socket.  The public methods hand that request to the backend
-(``self.http.send_request``) and return what it returns: the parsed JSON for
-the default blocking transport, an awaitable for an async backend.
+Building a request is pure (``_events``, ``_auth``): the ``_*_request``
+methods return a :class:`~pusher_fast._request.Request` and touch no socket.
+The public methods hand it to the backend (``self.http.send_request``).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import re
 import time
-import urllib.parse
-from collections.abc import Iterable, Mapping, Sized
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
-import orjson
-
-from . import _auth_body, _json, _webhook
+from . import _auth_body, _config, _webhook
 from . import _validation as v
-from ._crypto import ChannelBoxes, parse_master_key, shared_secret
+from ._auth import Authorizer
+from ._crypto import ChannelBoxes
+from ._events import EventEncoder, EventSettings, event_settings
 from ._request import GET, POST, Request
 from ._retry import RetriesArg
 from ._signing import Signer
 from ._webhook import Webhook
-from .bulk import _EventEncoder
 from .errors import PusherWebhookError
 from .transports import default_backend
 
 if TYPE_CHECKING:
     from .bulk import BulkSender
-
-_URL_PATH_RE = re.compile(r"/apps/([0-9]+)/?")
-_PREFIX_CACHE_SIZE = 1024
-_PLAIN_EVENT_KEYS = frozenset(("channel", "name", "data"))
-_orjson_dumps = orjson.dumps
-_pusher_js_form = _auth_body.PUSHER_JS_FORM.fullmatch
-_MAX_AUTH_BODY = _auth_body.MAX_AUTH_BODY_BYTES
-_PRESENCE = v.PRESENCE_PREFIX
-_ENCRYPTED = v.ENCRYPTED_PREFIX
 
 
 class Pusher:
@@ -81,59 +65,15 @@ class Pusher:
         at_least_once: bool = False,
         **backend_options: Any,
     ) -> None:
-        self._app_id = v.validate_app_id(app_id)
-        self._key = v.ensure_text(key, "key")
-        self._secret = v.validate_secret(secret)
-        if not isinstance(ssl, bool):
-            raise TypeError(f"ssl should be a boolean, got {ssl!r}")
-        self._ssl = ssl
-        host_port = None
-        if host:
-            self._host, host_port = v.split_host(host)
-        elif cluster:
-            self._host = f"api-{v.ensure_text(cluster, 'cluster')}.pusher.com"
-        else:
-            self._host = "api.pusherapp.com"
-        if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
-            raise TypeError(f"port should be an integer, got {port!r}")
-        if port is not None and not 0 <= port < 65536:
-            raise ValueError(f"port {port} is out of range 1-65535")
-        if host_port is not None and port is not None and port != host_port:
-            raise ValueError(
-                f"host {host!r} names port {host_port} but port={port} was given: "
-                "give the port once, or the same in both"
-            )
-        self._port = port or host_port or (443 if ssl else 80)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
-            raise TypeError(f"timeout should be an integer or a float, got {timeout!r}")
-        self._timeout = timeout
-        self._json_encoder = json_encoder
-        self._json_decoder = json_decoder
-        self._encryption_master_key = parse_master_key(
-            encryption_master_key, encryption_master_key_base64
-        )
-        self._boxes = ChannelBoxes(self._encryption_master_key)
-        if max_payload_kb is None:
-            self._trigger_limit = v.TRIGGER_MAX_DATA_BYTES
-            self._batch_limit = v.BATCH_MAX_DATA_BYTES
-        else:
-            if (
-                not isinstance(max_payload_kb, int)
-                or isinstance(max_payload_kb, bool)
-                or max_payload_kb <= 0
-            ):
-                raise ValueError(f"max_payload_kb should be a positive int, got {max_payload_kb!r}")
-            self._trigger_limit = self._batch_limit = max_payload_kb * 1024
-
-        self._use_signer(Signer(self._key, self._secret))
-        self._encoder = _EventEncoder(self)
-        self._fast_prefixes: dict[str, dict[str, bytes]] = {}
-        self._fast_count = 0  # entries in _fast_prefixes, all channels together
-        self._events_path = f"/apps/{self._app_id}/events"
-        self._batch_path = f"/apps/{self._app_id}/batch_events"
-        self._channels_path = f"/apps/{self._app_id}/channels"
-        shown_host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6
-        self._base_url = f"{self.scheme}://{shown_host}:{self._port}"
+        self._config = config = _config.build_config(
+            app_id, key, secret, ssl, host, port, timeout, cluster,
+            encryption_master_key, encryption_master_key_base64,
+            json_encoder, json_decoder, max_payload_kb,
+        )  # fmt: skip
+        self._base_url = config.base_url  # read for every request sent
+        self._boxes = ChannelBoxes(config.master_key)
+        self._channels_path = f"/apps/{config.app_id}/channels"
+        self._use_signer(Signer(config.key, config.secret))
 
         if not isinstance(at_least_once, bool):
             raise TypeError(f"at_least_once should be a bool, got {at_least_once!r}")
@@ -151,9 +91,22 @@ class Pusher:
 
     def _use_signer(self, signer: Any) -> None:
         """Sign with ``signer`` (a ``Signer`` of either path; benchmarks compare them)."""
+        config = self._config
         self._signer = signer
-        self._sign_events = signer.endpoint(POST, f"/apps/{self._app_id}/events").sign
-        self._sign_batch = signer.endpoint(POST, f"/apps/{self._app_id}/batch_events").sign
+        settings = event_settings(
+            self, signer, config.app_id, config.trigger_limit, config.batch_limit,
+            config.json_encoder, self._boxes,
+        )  # fmt: skip
+        self._events = EventEncoder(settings)
+        # Bound here, not delegated: a trigger costs no extra call.
+        self._trigger_request: Callable[..., Request] = self._events.trigger
+        self._batch_request: Callable[..., Request] = self._events.batch
+        self._auth = Authorizer(signer, config.key, config.master_key, config.json_encoder)
+
+    @property
+    def event_settings(self) -> EventSettings:
+        """How this client encodes and signs events (for the bulk senders)."""
+        return self._events.settings
 
     # -- alternative constructors ------------------------------------------------
 
@@ -164,308 +117,57 @@ class Pusher:
         >>> Pusher.from_url("http://key:secret@127.0.0.1:6001/apps/123456").port
         6001
         """
-        text = v.validate_secret(url, "url")  # the url holds the secret
-        scheme, sep, rest = text.partition("://")
-        userinfo, at, hostpath = rest.rpartition("@")
-        if sep and at:
-            # Like the official library, take everything up to the last '@' as
-            # KEY:SECRET, so a raw '/', '?' or '#' in the secret still parses.
-            for char, escape in (("/", "%2F"), ("?", "%3F"), ("#", "%23"), ("@", "%40")):
-                userinfo = userinfo.replace(char, escape)
-            text = scheme + sep + userinfo + at + hostpath
-        parts = urllib.parse.urlsplit(text)
-        match = _URL_PATH_RE.fullmatch(parts.path)
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        problem = (
-            "the scheme is not http or https"
-            if parts.scheme not in ("http", "https")
-            else "KEY:SECRET@ is missing"
-            if not parts.username or parts.password is None
-            else "the host is missing"
-            if not parts.hostname
-            else "the port is not a number from 0 to 65535"
-            if port == -1
-            else "the path is not /apps/APP_ID"
-            if not match
-            else ""
-        )
-        if problem or match is None or parts.username is None or parts.password is None:
-            # The url is never shown: it holds the secret.
-            raise ValueError(
-                f"Unparsable url: {problem}; expected http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
-            )
-        kwargs: dict[str, Any] = {
-            "key": urllib.parse.unquote(parts.username),
-            "secret": urllib.parse.unquote(parts.password),
-            "host": parts.hostname,
-            "app_id": match.group(1),
-            "ssl": parts.scheme == "https",
-        }
-        if port is not None:
-            kwargs["port"] = port
-        kwargs.update(options)
-        return cls(**kwargs)
+        return cls(**{**_config.url_options(url), **options})
 
     @classmethod
     def from_env(cls, env: str = "PUSHER_URL", **options: Any) -> Pusher:
         """A client from the URL in environment variable ``env`` (see :meth:`from_url`)."""
-        value = os.environ.get(env)
-        if not value:
-            raise ValueError(f"Environment variable {env} not found or empty")
-        return cls.from_url(value, **options)
+        return cls.from_url(_config.env_url(env), **options)
 
     # -- properties the official client (and its backends) expose ---------------
 
     @property
     def app_id(self) -> str:
-        return self._app_id
+        return self._config.app_id
 
     @property
     def key(self) -> str:
-        return self._key
+        return self._config.key
 
     @property
     def secret(self) -> str:
-        return self._secret
+        return self._config.secret
 
     @property
     def host(self) -> str:
-        return self._host
+        return self._config.host
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._config.port
 
     @property
     def timeout(self) -> float:
-        return self._timeout
+        return self._config.timeout
 
     @property
     def ssl(self) -> bool:
-        return self._ssl
+        return self._config.ssl
 
     @property
     def scheme(self) -> str:
-        return "https" if self._ssl else "http"
+        return "https" if self._config.ssl else "http"
 
     @property
     def base_url(self) -> str:
         return self._base_url
 
-    # -- encoding helpers -------------------------------------------------------
-
-    def _data_to_string(self, data: Any) -> str:
-        if isinstance(data, str):
-            return data if type(data) is str else str(data)
-        if self._json_encoder is not None:
-            return _json.dumps_compat(data, self._json_encoder, ensure_ascii=False)
-        return _json.dumps(data)
-
-    def _dumps_text(self, value: Any) -> str:
-        """channel_data / user_data / encrypted payload JSON, as the official lib writes it."""
-        if self._json_encoder is not None:
-            return _json.dumps_compat(value, self._json_encoder, ensure_ascii=True)
-        return _json.dumps(value)
-
-    def _encrypt(self, channel: str, data: str) -> str:
-        payload = self._boxes.encrypt(channel, data)
-        if self._json_encoder is not None:
-            return json.dumps(payload, ensure_ascii=False)
-        return _json.dumps(payload)
-
-    def _body(self, params: dict[str, Any]) -> bytes:
-        if self._json_encoder is not None:
-            return json.dumps(params).encode("utf-8")
-        return _json.dumps_bytes(params)
-
-    def _signed(self, method: str, path: str, extra: str, params: dict[str, Any]) -> Request:
-        body = self._body(params) if method == POST else b""
-        query = self._signer.sign_query(method, path, extra, body, round(time.time()))
-        return Request(self, method, path, params, body, query)
-
     # -- request builders (pure) --------------------------------------------------
 
-    def _trigger_request(
-        self,
-        channels: Any,
-        event_name: Any,
-        data: Any,
-        socket_id: Any = None,
-        info: Any = None,
-    ) -> Request:
-        # The common case (one known plain channel, no options, str or
-        # dict/list data, default JSON) takes a short path; anything else, and
-        # anything it is unsure of, takes the general one below.
-        if socket_id is None and info is None and type(channels) is str and type(event_name) is str:
-            by_name = self._fast_prefixes.get(channels)
-            prefix = by_name.get(event_name) if by_name is not None else None
-            if prefix is None:
-                prefix = self._fast_prefix(channels, event_name)
-            if prefix:
-                kind = type(data)
-                if kind is dict or kind is list:
-                    try:
-                        text = _orjson_dumps(data, option=_json.OPTIONS)
-                    except TypeError:  # orjson's refusal: the general path explains
-                        text = b"null"
-                    if b"null" not in text and len(text) <= self._trigger_limit:
-                        # orjson's output holds no raw control characters:
-                        # backslash and quote are all that need escaping.
-                        body = (
-                            prefix
-                            + b'"'
-                            + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-                            + b'"}'
-                        )
-                        query = self._sign_events(body, round(time.time()))
-                        return Request(self, POST, self._events_path, None, body, query)
-                elif kind is str and len(data) * 4 <= self._trigger_limit:
-                    body = prefix + _orjson_dumps(data) + b"}"
-                    query = self._sign_events(body, round(time.time()))
-                    return Request(self, POST, self._events_path, None, body, query)
-        if isinstance(channels, str):
-            channels = [channels]
-        elif isinstance(channels, (Mapping, bytes, bytearray)) or not isinstance(
-            channels, (Sized, Iterable)
-        ):
-            raise TypeError(
-                f"channels should be a channel name or a list of channel names, got "
-                f"{type(channels).__name__}"
-            )
-        count = len(channels) if isinstance(channels, Sized) else len(channels := list(channels))
-        if count == 0:
-            raise ValueError("No channels given: trigger needs 1 to 100 channels")
-        if count > v.MAX_CHANNELS_PER_TRIGGER:
-            raise ValueError(
-                f"Too many channels: {count} given; the limit is {v.MAX_CHANNELS_PER_TRIGGER}"
-            )
-        channels = [v.validate_channel(c) for c in channels]
-        if type(event_name) is not str or len(event_name) > v.MAX_EVENT_NAME_LENGTH:
-            event_name = v.validate_event_name(event_name)
-        data = self._data_to_string(data)
-        first = channels[0]
-        if first.startswith(v.ENCRYPTED_PREFIX) or (
-            count > 1 and any(c.startswith(v.ENCRYPTED_PREFIX) for c in channels)
-        ):
-            if count > 1:
-                raise ValueError(
-                    "You cannot trigger to multiple channels when using encrypted channels: "
-                    f"{channels!r:.300}"
-                )
-            data = self._encrypt(first, data)
-        v.check_data_size(data, self._trigger_limit, "")
-        params: dict[str, Any] = {"name": event_name, "channels": channels, "data": data}
-        if socket_id:
-            params["socket_id"] = v.validate_socket_id(socket_id)
-        if info:
-            params["info"] = v.join_attributes(info)
-        return self._signed(POST, self._events_path, "", params)
-
-    def _fast_prefix(self, channel: Any, event_name: Any) -> bytes:
-        """``{"name":...,"channels":[...],"data":`` for a plain channel and event name
-        the fast path may take, else b"" (cached either way, bounded)."""
-        prefix = b""
-        if (
-            type(event_name) is str
-            and len(event_name) <= v.MAX_EVENT_NAME_LENGTH
-            and self._json_encoder is None
-            and not channel.startswith(v.ENCRYPTED_PREFIX)
-            and v.channel_is_valid(channel)
-        ):
-            # Channel names are of an alphabet JSON needs no escapes for.
-            prefix = (
-                b'{"name":'
-                + _json.dumps_bytes(event_name)
-                + b',"channels":["'
-                + channel.encode("ascii")
-                + b'"],"data":'
-            )
-        # Bounded in total entries (not per channel): cleared when full.
-        if self._fast_count >= _PREFIX_CACHE_SIZE:
-            self._fast_prefixes.clear()
-            self._fast_count = 0
-        if type(event_name) is str:
-            self._fast_prefixes.setdefault(channel, {})[event_name] = prefix
-            self._fast_count += 1
-        return prefix
-
-    def _batch_request(self, batch: Any, already_encoded: bool = False) -> Request:
-        if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Iterable):
-            raise TypeError(f"batch should be a list of event dicts, got {type(batch).__name__}")
-        if self._json_encoder is not None:  # the official library's exact bytes
-            events = []
-            for index, event in enumerate(batch):
-                if not isinstance(event, Mapping):
-                    raise TypeError(f"batch[{index}] should be a dict, got {type(event).__name__}")
-                events.append(self._batch_event(index, event, already_encoded))
-            body = self._body({"batch": events})
-            params: dict[str, Any] | None = {"batch": events}
-        else:
-            # Each event becomes its JSON fragment once, as the bulk sender's do.
-            fragments = [
-                self._batch_fragment(index, event, already_encoded)
-                for index, event in enumerate(batch)
-            ]
-            params = None  # Request.params parses the body when asked
-            body = b'{"batch":[' + b",".join(fragments) + b"]}"
-        return Request(
-            self, POST, self._batch_path, params, body, self._sign_batch(body, round(time.time()))
-        )
-
-    def _batch_fragment(self, index: int, event: Any, already_encoded: bool) -> bytes:
-        if (
-            type(event) is dict
-            and len(event) == 3
-            and _PLAIN_EVENT_KEYS.issuperset(event)
-            and type(event["channel"]) is str  # one channel: nothing to fan out
-        ):
-            data = event["data"]
-            if not already_encoded or type(data) is str:
-                try:
-                    return self._encoder.encode(event["channel"], event["name"], data, None)[0][0]
-                except (ValueError, TypeError):
-                    pass  # the general path below words the error with the event's index
-        if not isinstance(event, Mapping):
-            raise TypeError(f"batch[{index}] should be a dict, got {type(event).__name__}")
-        return _json.dumps_bytes(self._batch_event(index, event, already_encoded))
-
-    def _batch_event(self, index: int, event: Mapping[str, Any], already_encoded: bool) -> Any:
-        for field in ("channel", "name", "data"):
-            if field not in event:
-                raise KeyError(
-                    f"batch[{index}] has no {field!r}: each event needs channel, name, data"
-                )
-        channel = v.validate_channel(event["channel"])
-        name = v.validate_event_name(event["name"])
-        data = event["data"]
-        if already_encoded:
-            if not isinstance(data, str):
-                raise TypeError(
-                    f"batch[{index}]['data'] should be a string when already_encoded=True, "
-                    f"got {type(data).__name__}"
-                )
-        else:
-            data = self._data_to_string(data)
-        if channel.startswith(v.ENCRYPTED_PREFIX):
-            data = self._encrypt(channel, data)
-        v.check_data_size(data, self._batch_limit, f" of batch[{index}]")
-        out = dict(event)  # the caller's dict is never modified
-        out["channel"] = channel
-        out["name"] = name
-        out["data"] = data
-        # Optional fields that are empty are left out, as trigger() does.
-        if event.get("socket_id"):
-            out["socket_id"] = v.validate_socket_id(event["socket_id"])
-        else:
-            out.pop("socket_id", None)
-        if event.get("info"):
-            out["info"] = v.join_attributes(event["info"])
-        else:
-            out.pop("info", None)
-        return out
+    def _signed(self, method: str, path: str, extra: str, params: dict[str, Any]) -> Request:
+        body = self._events.body(params) if method == POST else b""
+        query = self._signer.sign_query(method, path, extra, body, round(time.time()))
+        return Request(self, method, path, params, body, query)
 
     def _channels_info_request(self, prefix_filter: Any = None, attributes: Any = ()) -> Request:
         params: dict[str, str] = {}
@@ -489,7 +191,7 @@ class Pusher:
     def _terminate_request(self, user_id: Any) -> Request:
         user_id = v.validate_user_id(user_id)
         return self._signed(
-            POST, f"/apps/{self._app_id}/users/{user_id}/terminate_connections", "", {}
+            POST, f"/apps/{self._config.app_id}/users/{user_id}/terminate_connections", "", {}
         )
 
     def _get(self, path: str, params: dict[str, str]) -> Request:
@@ -586,46 +288,7 @@ class Pusher:
         >>> client.authenticate("presence-room", "1.2", {"user_id": "7"})  # doctest: +SKIP
         {'auth': 'key:...', 'channel_data': '{"user_id":"7"}'}
         """
-        # Private and presence channels: C checks the socket id and channel and
-        # signs in one call; None from it means "invalid", explained below.
-        if (
-            type(channel) is str
-            and type(socket_id) is str
-            and not channel.startswith(v.ENCRYPTED_PREFIX)
-        ):
-            if not custom_data:
-                if not channel.startswith(v.PRESENCE_PREFIX):
-                    auth = self._signer.channel_auth(socket_id, channel, "")
-                    if auth is not None:
-                        return {"auth": auth}
-            elif not channel.startswith(v.PRESENCE_PREFIX) or (
-                isinstance(custom_data, Mapping) and "user_id" in custom_data
-            ):
-                signed_data = self._dumps_text(custom_data)
-                auth = self._signer.channel_auth(socket_id, channel, signed_data)
-                if auth is not None:
-                    return {"auth": auth, "channel_data": signed_data}
-        channel = v.validate_subscribable_channel(channel)
-        socket_id = v.validate_socket_id(socket_id)
-        channel_data: str | None = None
-        if channel.startswith(v.PRESENCE_PREFIX):
-            if not isinstance(custom_data, Mapping) or "user_id" not in custom_data:
-                raise ValueError(
-                    f"Presence channel {channel!r} needs custom_data with a 'user_id', "
-                    f"got {custom_data!r:.200}"
-                )
-        if custom_data:
-            channel_data = self._dumps_text(custom_data)
-            to_sign = f"{socket_id}:{channel}:{channel_data}"
-        else:
-            to_sign = f"{socket_id}:{channel}"
-        response = {"auth": self._key + ":" + self._signer.hmac_hex(to_sign.encode("utf-8"))}
-        if channel.startswith(v.ENCRYPTED_PREFIX):
-            secret = shared_secret(channel, self._encryption_master_key)
-            response["shared_secret"] = base64.b64encode(secret).decode("ascii")
-        if channel_data is not None:
-            response["channel_data"] = channel_data
-        return response
+        return self._auth.channel(channel, socket_id, custom_data)
 
     authorize_channel = authenticate
 
@@ -633,15 +296,7 @@ class Pusher:
         self, socket_id: str, user_data: Mapping[str, Any] | None = None
     ) -> dict[str, str]:
         """Sign in ``socket_id`` as the user in ``user_data`` (needs a string ``id``)."""
-        v.validate_user_data(user_data)
-        encoded = self._dumps_text(user_data)
-        if type(socket_id) is str:
-            auth = self._signer.user_auth(socket_id, encoded)
-            if auth is not None:
-                return {"auth": auth, "user_data": encoded}
-        socket_id = v.validate_socket_id(socket_id)  # raises: it is not a valid socket id
-        to_sign = f"{socket_id}::user::{encoded}".encode()
-        return {"auth": self._key + ":" + self._signer.hmac_hex(to_sign), "user_data": encoded}
+        return self._auth.user(socket_id, user_data)
 
     def validate_webhook(
         self, key: str, signature: str, body: str | bytes, *, decrypt: bool = False
@@ -662,7 +317,7 @@ class Pusher:
         try:
             raw = _webhook.raw_body(body)
             tokens = self._webhook_tokens(None)
-            payload = _webhook.verify(tokens, key, signature, raw, self._json_decoder)
+            payload = _webhook.verify(tokens, key, signature, raw, self._config.json_decoder)
             if decrypt:
                 _webhook.decrypt_events(payload, self._boxes)
         except PusherWebhookError:
@@ -684,26 +339,7 @@ class Pusher:
         ... # doctest: +SKIP
         {'auth': 'key:...'}
         """
-        # pusher-js's common body is read here, without the general parse.
-        if body.__class__ is bytes and len(body) <= _MAX_AUTH_BODY and body.isascii():
-            match = _pusher_js_form(body.decode("ascii"))
-            if match is not None:
-                socket_id, channel, tail = match.groups()
-                # A tail naming socket_id or channel_name may repeat one: the general
-                # parse decides.
-                if not tail or ("socket_id" not in tail and "channel_name" not in tail):
-                    # authenticate's own first step, inlined: the call costs a fifth of it.
-                    if (
-                        not custom_data
-                        and not channel.startswith(_PRESENCE)
-                        and not channel.startswith(_ENCRYPTED)
-                    ):
-                        auth = self._signer.channel_auth(socket_id, channel, "")
-                        if auth is not None:
-                            return {"auth": auth}
-                    return self.authenticate(channel, socket_id, custom_data)
-        socket_id, channel = _auth_body.parse_channel_body(body)
-        return self.authenticate(channel, socket_id, custom_data)
+        return self._auth.channel_from_body(body, custom_data)
 
     def authenticate_user_from_body(
         self, body: bytes | str | Mapping[str, Any], user_data: Mapping[str, Any]
@@ -733,9 +369,9 @@ class Pusher:
             _webhook.header(headers, _webhook.KEY_HEADER),
             _webhook.header(headers, _webhook.SIGNATURE_HEADER),
             raw,
-            self._json_decoder,
+            self._config.json_decoder,
         )
-        boxes = self._boxes if self._encryption_master_key is not None else None
+        boxes = self._boxes if self._config.master_key is not None else None
         return _webhook.to_webhook(payload, boxes)
 
     def _webhook_tokens(
@@ -743,7 +379,7 @@ class Pusher:
     ) -> list[_webhook.Token]:
         own = self.__dict__.get("_own_token")
         if own is None or own.signer is not self._signer:  # built once per signer
-            own = self.__dict__["_own_token"] = _webhook.Token(self._key, self._signer)
+            own = self.__dict__["_own_token"] = _webhook.Token(self._config.key, self._signer)
         tokens = [own]
         if extra_tokens is not None:
             # A Signer per rotated secret, kept (bounded) so each webhook does not re-derive it.

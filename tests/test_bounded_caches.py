@@ -17,33 +17,46 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_trigger_prefix_cache_is_bounded_across_event_names_of_one_channel():
-    from pusher_fast import client as client_module
+    from pusher_fast import _events
 
     client = make_client()
     request = client._trigger_request
     for i in range(DISTINCT):
         request("orders", f"event-{i}", "d")
-    entries = sum(len(by_name) for by_name in client._fast_prefixes.values())
-    assert 0 < entries <= client_module._PREFIX_CACHE_SIZE
+    prefixes = client._events._prefixes
+    entries = sum(len(by_name) for by_name in prefixes.values())
+    assert 0 < entries <= _events.CACHE_SIZE
 
 
 def test_trigger_prefix_cache_is_bounded_across_channels_and_event_names():
-    from pusher_fast import client as client_module
+    from pusher_fast import _events
 
     client = make_client()
     for i in range(DISTINCT):
         client._trigger_request(f"c{i % 5000}", f"e{i}", "d")
-    entries = sum(len(by_name) for by_name in client._fast_prefixes.values())
-    assert 0 < entries <= client_module._PREFIX_CACHE_SIZE
-    assert len(client._fast_prefixes) <= client_module._PREFIX_CACHE_SIZE
+    prefixes = client._events._prefixes
+    entries = sum(len(by_name) for by_name in prefixes.values())
+    assert 0 < entries <= _events.CACHE_SIZE
+    assert len(prefixes) <= _events.CACHE_SIZE
 
 
 def test_bulk_encoder_head_cache_is_bounded():
+    from pusher_fast import _events
+
     client = make_client()
-    encoder = client._encoder
+    encoder = _events.EventEncoder(client.event_settings)  # what each bulk sender holds
     for i in range(DISTINCT):
         encoder.encode("orders", f"event-{i}", "d", None)
-    assert 0 < len(encoder._heads) <= encoder._HEAD_CACHE_SIZE
+    assert 0 < len(encoder._heads) <= _events.CACHE_SIZE
+
+
+def test_batch_head_cache_is_bounded():
+    from pusher_fast import _events
+
+    client = make_client()
+    for i in range(DISTINCT // 10):
+        client._batch_request([{"channel": "orders", "name": f"e{i}", "data": "d"}])
+    assert 0 < len(client._events._heads) <= _events.CACHE_SIZE
 
 
 def test_encrypted_channel_box_cache_is_bounded():

@@ -265,6 +265,38 @@ def test_bad_options_raise():
             BulkSender(client, **options)
 
 
+def test_options_are_one_checked_object_for_both_senders():
+    from pusher_fast.aio import AsyncBulkSender, AsyncPusher
+    from pusher_fast.bulk import BulkOptions
+
+    client = pusher_fast.Pusher(app_id="1", key="k", secret="s")
+    by_keyword = BulkSender(client, batch_size=20, retries=2, at_least_once=False)
+    given = BulkOptions(batch_size=20, retries=2, at_least_once=False)
+    by_object = BulkSender(client, options=given)
+    try:
+        assert by_keyword.options == by_object.options == given
+        assert by_keyword.batch_size == 20 and by_keyword.retries == 2
+        assert not by_keyword.at_least_once and by_keyword.options.concurrency == 4
+        # Keywords given with options= replace its fields.
+        replaced = BulkSender(client, options=given, retries=7)
+        replaced.close()
+        assert replaced.retries == 7 and replaced.batch_size == 20
+    finally:
+        by_keyword.close()
+        by_object.close()
+    async_client = AsyncPusher(app_id="1", key="k", secret="s")
+    assert AsyncBulkSender(async_client).options.concurrency == 8  # its own default
+    assert AsyncBulkSender(async_client, options=given).options == given
+    with pytest.raises(ValueError):
+        BulkOptions(concurrency=0)
+    with pytest.raises(TypeError, match="at_least_once"):
+        BulkOptions(at_least_once=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        BulkSender(client, batch_sise=5)  # a misspelt option is refused
+    with pytest.raises(TypeError):
+        AsyncBulkSender(async_client, linger=0.1)  # the async sender does not linger
+
+
 def test_add_after_close_raises(server):
     sender = make_client(server).bulk()
     sender.close()

@@ -86,9 +86,10 @@ def test_fast_path_refuses_what_the_general_path_refuses(channel, data, error) -
     channel=CHANNEL, name=NAME, data=DATA | st.dictionaries(st.text(max_size=5), DATA, max_size=3)
 )
 def test_bulk_fast_fragment_equals_general_fragment(channel: str, name: str, data: object) -> None:
-    from pusher_fast.bulk import _EventEncoder, _replay
+    from pusher_fast._events import EventEncoder
+    from pusher_fast.bulk import _replay
 
-    encoder = _EventEncoder(pusher_fast.Pusher("3", "k", "s"))
+    encoder = EventEncoder(pusher_fast.Pusher("3", "k", "s").event_settings)
     (fast,) = encoder.encode(channel, name, data, None)
     (slow,) = encoder._encode(channel, name, data, None)
     assert fast[0] == slow[0]

@@ -37,7 +37,7 @@ import orjson
 
 from .. import _validation as v
 from .._auth_body import MAX_AUTH_BODY_BYTES, parse_channel_body, parse_user_body
-from .._webhook import Webhook
+from .._webhook import Webhook, tokens_from
 from ..errors import PusherWebhookError
 
 __all__ = [
@@ -148,7 +148,7 @@ class Endpoints:
         tokens = None
         if extra_tokens is not None:
             tokens = tuple(extra_tokens)
-            client._webhook_tokens(tokens)  # refuse malformed tokens now, not per request
+            tokens_from(tokens)  # refuse malformed tokens now, not per request
         return cls(
             client,
             authorize,

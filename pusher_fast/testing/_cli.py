@@ -164,6 +164,125 @@ def _demo_event(i: int) -> dict[str, Any]:
     return {"channel": channel, "name": f"{channel.split('-')[-1]}-update", "data": data}
 
 
+def _demo_stream(
+    client: Any, server: PusherServer, count: int, batch_size: int, out: TextIO
+) -> bool:
+    """Step 1; True when the server got every event."""
+    # 1. A stream of events: through the bulk sender (batches of --batch-size,
+    #    4 requests in flight) with pusher_fast, trigger_batch in a loop otherwise.
+    events = [_demo_event(i) for i in range(count)]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    if hasattr(client, "bulk"):
+        with client.bulk(batch_size=batch_size) as sender:
+            for event in events:
+                sender.add(event["channel"], event["name"], event["data"])
+        report = sender.report
+        how = (
+            f"the bulk sender ({report.requests} batch requests, "
+            f"{len(report.failed)} failed, {report.retries} retried)"
+        )
+    else:
+        for start in range(0, len(events), batch_size):
+            group = [dict(e) for e in events[start : start + batch_size]]
+            t0 = time.perf_counter()
+            client.trigger_batch(group)
+            latencies.append(time.perf_counter() - t0)
+        how = f"{len(latencies)} trigger_batch calls of {batch_size}"
+    elapsed = time.perf_counter() - started
+    received = server.events
+    per_channel = Counter(e.channel for e in received)
+    ok = len(received) == len(events)
+    requests = len(server.requests)
+    print(
+        f"\n1. Sent {len(events)} events through {how}: {elapsed:.2f} s, "
+        f"{len(events) / elapsed:,.0f} events/s, {requests / elapsed:,.0f} requests/s",
+        file=out,
+    )
+    print(
+        f"   Server accepted {len(received)} events"
+        f" ({'all' if ok else 'MISSING SOME'}): "
+        + ", ".join(f"{c}={n}" for c, n in sorted(per_channel.items())),
+        file=out,
+    )
+    return ok
+
+
+def _demo_encrypted(client: Any, server: PusherServer, out: TextIO) -> None:
+    # 2. One end-to-end encrypted event, decrypted by the server that holds the key.
+    try:
+        client.trigger("private-encrypted-vault", "secret", {"pin": 1234})
+        sealed = server.events_for("private-encrypted-vault")[-1]
+        print(
+            f"\n2. Encrypted event: on the wire {sealed.data[:60]}...; "
+            f"server decrypted {sealed.decrypted_data}",
+            file=out,
+        )
+    except Exception as e:  # the client may not support encryption
+        print(f"\n2. Encrypted event skipped: {type(e).__name__}: {e}", file=out)
+
+
+def _demo_queries(client: Any, out: TextIO) -> None:
+    # 3. Queries answered from the simulated state.
+    print("\n3. Queries:", file=out)
+    print(f"   channels_info()                = {client.channels_info()}", file=out)
+    print(
+        "   channels_info('presence-', ['user_count']) = "
+        f"{client.channels_info('presence-', ['user_count'])}",
+        file=out,
+    )
+    print(
+        "   channel_info('presence-lobby', ['user_count', 'subscription_count']) = "
+        f"{client.channel_info('presence-lobby', ['user_count', 'subscription_count'])}",
+        file=out,
+    )
+    print(f"   users_info('presence-lobby')   = {client.users_info('presence-lobby')}", file=out)
+
+
+def _demo_auth(client: Any, server: PusherServer, out: TextIO) -> bool:
+    """Step 4; True when the signature verifies."""
+    # 4. Authorize a presence subscription and check the signature ourselves.
+    socket_id = "1234.5678"
+    auth = client.authenticate(
+        channel="presence-lobby",
+        socket_id=socket_id,
+        custom_data={"user_id": "alice", "user_info": {"name": "Alice"}},
+    )
+    signed = f"{socket_id}:presence-lobby:{auth['channel_data']}".encode()
+    expected = hmac.new(server.secret.encode(), signed, hashlib.sha256).hexdigest()
+    auth_ok: bool = auth["auth"] == f"{server.key}:{expected}"
+    print(
+        f"\n4. authenticate(presence-lobby) -> {auth}\n   signature "
+        f"{'verifies' if auth_ok else 'DOES NOT VERIFY'}",
+        file=out,
+    )
+    return auth_ok
+
+
+def _demo_webhook(client: Any, server: PusherServer, out: TextIO) -> bool:
+    """Step 5; True when the webhook validates and a forged one does not."""
+    # 5. A webhook signed as the service signs it, validated by the client.
+    body = orjson.dumps(
+        {
+            "time_ms": int(time.time() * 1000),
+            "events": [
+                {"name": "channel_occupied", "channel": "orders"},
+                {"name": "member_added", "channel": "presence-lobby", "user_id": "dave"},
+            ],
+        }
+    ).decode()
+    signature = hmac.new(server.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    webhook = client.validate_webhook(key=server.key, signature=signature, body=body)
+    forged = client.validate_webhook(key=server.key, signature="0" * 64, body=body)
+    webhook_ok = webhook is not None and forged is None
+    print(
+        f"\n5. validate_webhook (X-Pusher-Signature {signature[:16]}...) -> "
+        f"{len(webhook['events']) if webhook else 0} events; forged signature -> {forged}",
+        file=out,
+    )
+    return webhook_ok
+
+
 def demo(argv: list[str]) -> int:
     """Start a local server, drive it with ``pusher_fast.Pusher`` and print what happened."""
     parser = argparse.ArgumentParser(
@@ -202,108 +321,11 @@ def demo(argv: list[str]) -> int:
         print(f"Local Pusher HTTP API: {server.url} (app {server.app_id})", file=out)
         print(f"Client: {type(client).__module__}.{type(client).__name__}", file=out)
 
-        # 1. A stream of events: through the bulk sender (batches of --batch-size,
-        #    4 requests in flight) with pusher_fast, trigger_batch in a loop otherwise.
-        events = [_demo_event(i) for i in range(args.events)]
-        latencies: list[float] = []
-        started = time.perf_counter()
-        if hasattr(client, "bulk"):
-            with client.bulk(batch_size=args.batch_size) as sender:
-                for event in events:
-                    sender.add(event["channel"], event["name"], event["data"])
-            report = sender.report
-            how = (
-                f"the bulk sender ({report.requests} batch requests, "
-                f"{len(report.failed)} failed, {report.retries} retried)"
-            )
-        else:
-            for start in range(0, len(events), args.batch_size):
-                group = [dict(e) for e in events[start : start + args.batch_size]]
-                t0 = time.perf_counter()
-                client.trigger_batch(group)
-                latencies.append(time.perf_counter() - t0)
-            how = f"{len(latencies)} trigger_batch calls of {args.batch_size}"
-        elapsed = time.perf_counter() - started
-        received = server.events
-        per_channel = Counter(e.channel for e in received)
-        ok = len(received) == len(events)
-        requests = len(server.requests)
-        print(
-            f"\n1. Sent {len(events)} events through {how}: {elapsed:.2f} s, "
-            f"{len(events) / elapsed:,.0f} events/s, {requests / elapsed:,.0f} requests/s",
-            file=out,
-        )
-        print(
-            f"   Server accepted {len(received)} events"
-            f" ({'all' if ok else 'MISSING SOME'}): "
-            + ", ".join(f"{c}={n}" for c, n in sorted(per_channel.items())),
-            file=out,
-        )
-
-        # 2. One end-to-end encrypted event, decrypted by the server that holds the key.
-        try:
-            client.trigger("private-encrypted-vault", "secret", {"pin": 1234})
-            sealed = server.events_for("private-encrypted-vault")[-1]
-            print(
-                f"\n2. Encrypted event: on the wire {sealed.data[:60]}...; "
-                f"server decrypted {sealed.decrypted_data}",
-                file=out,
-            )
-        except Exception as e:  # the client may not support encryption
-            print(f"\n2. Encrypted event skipped: {type(e).__name__}: {e}", file=out)
-
-        # 3. Queries answered from the simulated state.
-        print("\n3. Queries:", file=out)
-        print(f"   channels_info()                = {client.channels_info()}", file=out)
-        print(
-            "   channels_info('presence-', ['user_count']) = "
-            f"{client.channels_info('presence-', ['user_count'])}",
-            file=out,
-        )
-        print(
-            "   channel_info('presence-lobby', ['user_count', 'subscription_count']) = "
-            f"{client.channel_info('presence-lobby', ['user_count', 'subscription_count'])}",
-            file=out,
-        )
-        print(
-            f"   users_info('presence-lobby')   = {client.users_info('presence-lobby')}", file=out
-        )
-
-        # 4. Authorize a presence subscription and check the signature ourselves.
-        socket_id = "1234.5678"
-        auth = client.authenticate(
-            channel="presence-lobby",
-            socket_id=socket_id,
-            custom_data={"user_id": "alice", "user_info": {"name": "Alice"}},
-        )
-        signed = f"{socket_id}:presence-lobby:{auth['channel_data']}".encode()
-        expected = hmac.new(server.secret.encode(), signed, hashlib.sha256).hexdigest()
-        auth_ok = auth["auth"] == f"{server.key}:{expected}"
-        print(
-            f"\n4. authenticate(presence-lobby) -> {auth}\n   signature "
-            f"{'verifies' if auth_ok else 'DOES NOT VERIFY'}",
-            file=out,
-        )
-
-        # 5. A webhook signed as the service signs it, validated by the client.
-        body = orjson.dumps(
-            {
-                "time_ms": int(time.time() * 1000),
-                "events": [
-                    {"name": "channel_occupied", "channel": "orders"},
-                    {"name": "member_added", "channel": "presence-lobby", "user_id": "dave"},
-                ],
-            }
-        ).decode()
-        signature = hmac.new(server.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-        webhook = client.validate_webhook(key=server.key, signature=signature, body=body)
-        forged = client.validate_webhook(key=server.key, signature="0" * 64, body=body)
-        webhook_ok = webhook is not None and forged is None
-        print(
-            f"\n5. validate_webhook (X-Pusher-Signature {signature[:16]}...) -> "
-            f"{len(webhook['events']) if webhook else 0} events; forged signature -> {forged}",
-            file=out,
-        )
+        ok = _demo_stream(client, server, args.events, args.batch_size, out)
+        _demo_encrypted(client, server, out)
+        _demo_queries(client, out)
+        auth_ok = _demo_auth(client, server, out)
+        webhook_ok = _demo_webhook(client, server, out)
 
         statuses = Counter(r.status for r in server.requests)
         print(f"\nServer saw {len(server.requests)} requests, statuses {dict(statuses)}", file=out)
