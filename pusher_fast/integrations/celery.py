@@ -253,21 +253,29 @@ def install(
             _retry_now(self, exc)
             raise
 
+    trigger_grouped = _grouped_task(
+        app, group_flush_every, group_flush_interval, group_attempts, retry_backoff_max
+    )
+    return PusherTasks(trigger, trigger_batch, trigger_grouped)
+
+
+def _grouped_task(app: Celery, every: int, interval: float, attempts: int, backoff_max: int) -> Any:
+    """The celery-batches task ``pusher_fast.trigger_grouped``."""
     from celery_batches import Batches
 
     @app.task(  # type: ignore[untyped-decorator]
         name="pusher_fast.trigger_grouped",
         base=Batches,
-        flush_every=group_flush_every,
-        flush_interval=group_flush_interval,
+        flush_every=every,
+        flush_interval=interval,
         acks_late=True,
     )
     def trigger_grouped(requests: Sequence[Any]) -> None:
         """Send the collected calls as batch requests of up to 10 events; each call gets its
         own result (``{}``) or failure in the result backend."""
-        _send_grouped(app, requests, group_attempts, retry_backoff_max)
+        _send_grouped(app, requests, attempts, backoff_max)
 
-    return PusherTasks(trigger, trigger_batch, trigger_grouped)
+    return trigger_grouped
 
 
 def _event_of(request: Any) -> dict[str, Any]:

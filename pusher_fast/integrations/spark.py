@@ -417,6 +417,27 @@ def _prepare(
     return df.select(*columns), raw, socket_id is not None, mode
 
 
+def _credentials_of(credentials: Union[PusherCredentials, str]) -> PusherCredentials:
+    if isinstance(credentials, str):
+        credentials = PusherCredentials(credentials)
+    if not isinstance(credentials, PusherCredentials):
+        raise TypeError(
+            "credentials must be a PusherCredentials or a PUSHER_URL string, got "
+            f"{type(credentials).__name__}"
+        )
+    return credentials
+
+
+def _run(spark: SparkSession, failed_rows: Any, dead_letter: Optional[str], mode: str) -> None:
+    """Run the job: the failed rows go to ``dead_letter`` (Spark's writer) or are dropped."""
+    if dead_letter is not None:
+        spark.createDataFrame(failed_rows, DEAD_LETTER_SCHEMA_DDL).write.mode(mode).json(
+            dead_letter
+        )
+    else:
+        failed_rows.foreachPartition(_consume)
+
+
 def send_dataframe(
     df: DataFrame,
     *,
@@ -449,13 +470,7 @@ def send_dataframe(
     ``overwrite``, ``append``).  ``batch_size``, ``concurrency``, ``retries``: each worker
     process's :class:`~pusher_fast.bulk.BulkSender`.
     """
-    if isinstance(credentials, str):
-        credentials = PusherCredentials(credentials)
-    if not isinstance(credentials, PusherCredentials):
-        raise TypeError(
-            "credentials must be a PusherCredentials or a PUSHER_URL string, got "
-            f"{type(credentials).__name__}"
-        )
+    credentials = _credentials_of(credentials)
     if flush_timeout <= 0:
         raise ValueError(f"flush_timeout must be > 0, got {flush_timeout!r}")
     spark = df.sparkSession
@@ -480,13 +495,7 @@ def send_dataframe(
         rate=rate,
         flush_timeout=flush_timeout,
     )
-    failed_rows = selected.rdd.mapPartitions(task)
-    if dead_letter is not None:
-        spark.createDataFrame(failed_rows, DEAD_LETTER_SCHEMA_DDL).write.mode(
-            dead_letter_mode
-        ).json(dead_letter)
-    else:
-        failed_rows.foreachPartition(_consume)
+    _run(spark, selected.rdd.mapPartitions(task), dead_letter, dead_letter_mode)
     submitted, delivered, failed, retried = (acc.value for acc in accumulators)
     report = SparkReport(
         submitted=submitted,
