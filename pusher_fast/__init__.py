@@ -5,13 +5,15 @@
 
 ``IMPLEMENTATION`` says which signing path is active: ``"native"`` (the C
 extension) or ``"python"`` (forced with ``PUSHER_FAST_PURE=1``, or when the
-extension is not built).
+extension is not built).  ``HASHING`` says which code computes HMAC-SHA256:
+``"sha-ni"`` (the C extension with the x86 SHA extensions) or ``"openssl"``
+(the standard library, on every other CPU and on the pure-Python path).
 """
 
 from __future__ import annotations
 
 from . import errors
-from ._signing import IMPLEMENTATION
+from ._signing import HASHING, IMPLEMENTATION
 from .client import Pusher
 from .errors import (
     PusherBadAuth,
@@ -26,6 +28,7 @@ from .version import VERSION
 __version__ = VERSION
 
 __all__ = [
+    "HASHING",
     "IMPLEMENTATION",
     "VERSION",
     "Pusher",

@@ -21,12 +21,15 @@ handler that signs while another result is being decoded from reusing it.
 
 from __future__ import annotations
 
-from typing import Any, Union
+import hashlib
+import hmac
+import time
+from typing import Any, Callable, Union
 
 from . import _fallback
 from ._native import ffi, lib
 
-__all__ = ["Signer", "md5_hex", "sha256_backend"]
+__all__ = ["HybridSigner", "Signer", "md5_hex", "sha256_backend"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 _Pair = tuple[bytearray, Any]  # a buffer and a cdata pointer into it
@@ -57,6 +60,68 @@ _user_auth = lib.pf_user_auth
 def _new_buffer(size: int) -> _Pair:
     buf = bytearray(size)
     return buf, _from_buffer(buf)
+
+
+# ---- one call per trigger / batch (Endpoint.event) ---------------------------
+#
+# An event's buffers: [query, query pointer, body, body pointer, body capacity,
+# memoryview of body].  The query buffer has the exact size of a query for a
+# 10-digit timestamp, so it decodes whole; the body is sliced out of its buffer.
+_Event = list[Any]
+_event_pools: dict[int, list[_Event]] = {}
+# Body buffers up to this size stay in the pool; larger ones are used once.
+_BODY_POOLED_MAX = 1 << 20
+_clock = time.time  # C reads the clock only while time.time is this function
+
+
+def _event_buffers(query_size: int, body_size: int) -> _Event:
+    q = bytearray(query_size)
+    b = bytearray(max(body_size, 256))
+    return [q, _from_buffer(q), b, _from_buffer(b), len(b), memoryview(b)]
+
+
+def _grow(entry: _Event, body_size: int) -> _Event:
+    """``entry`` with room for ``body_size`` (a fresh entry when too large to keep)."""
+    if body_size > _BODY_POOLED_MAX:
+        return _event_buffers(len(entry[0]), body_size)
+    b = bytearray(max(body_size, 2 * entry[4]) if 2 * entry[4] <= _BODY_POOLED_MAX else body_size)
+    entry[2:6] = [b, _from_buffer(b), len(b), memoryview(b)]
+    return entry
+
+
+def _event_error(rc: int, frame: int) -> Exception:
+    if rc == lib.PF_ERR_FRAME:
+        try:
+            _fallback.frame_body(frame, b"", b"")
+        except ValueError as exc:
+            return exc
+    return _error(rc, "event")
+
+
+def _event_slow(
+    c_call: Callable[..., int], first: Any, qsize_of: Callable[[int], int],
+    frame: int, prefix: Any, data: Any, timestamp: Any,
+) -> tuple[bytes, bytes]:  # fmt: skip
+    """``Endpoint.event`` for unusual input: checks, exact sizes, precise errors.
+    Returns the body and the raw query (or tail) bytes."""
+    prefix = _as_bytes(prefix, "prefix")
+    data = _as_bytes(data, "data")
+    if timestamp.__class__ is not int:
+        timestamp = Signer._check_timestamp(timestamp)
+    if timestamp < 0:
+        # Python's own clock: time.time is replaced (tests, freezegun) or C
+        # could not read a 10-digit time.
+        timestamp = round(time.time())
+    qsize = qsize_of(timestamp)
+    bsize = lib.pf_event_body_size(frame, prefix, len(prefix), data, len(data))
+    if bsize < 0:
+        raise _event_error(bsize, frame)
+    b, q = _new_buffer(bsize), _new_buffer(qsize)
+    n = c_call(first, timestamp, frame, prefix, len(prefix), data, len(data),
+               b[1], bsize, q[1], qsize)  # fmt: skip
+    if n != bsize:
+        raise _event_error(n, frame) if n < 0 else RuntimeError(f"body of {n} bytes, not {bsize}")
+    return bytes(b[0]), bytes(q[0])
 
 
 # The argument checks are the fallback's own, so both paths refuse alike.
@@ -305,11 +370,11 @@ class Signer:
 class Endpoint:
     """One method and path of one signer, prepared in C (``pf_endpoint``).
 
-    ``sign`` is a closure over everything it needs: on the trigger hot path
-    every attribute lookup saved counts.
+    ``sign`` and ``event`` are closures over everything they need: on the
+    trigger hot path every attribute lookup saved counts.
     """
 
-    __slots__ = ("_ep", "sign")
+    __slots__ = ("_ep", "event", "sign")
 
     def __init__(self, signer: Signer, method: bytes, path: bytes) -> None:
         ep = ffi.new("pf_endpoint *")
@@ -325,6 +390,9 @@ class Endpoint:
         c_sign = lib.pf_endpoint_sign
         pop = pool10.pop
         push = pool10.append
+        self.event = _make_event(
+            lib.pf_event_sign, ep, size10, lambda ts: signer._exact_size(0, ts, ""), _decode_query
+        )
 
         def sign(body: Buffer, timestamp: int) -> str:
             """``Signer.sign_query(method, path, "", body, timestamp)``."""
@@ -359,3 +427,124 @@ def _sign_slow(signer: Signer, ep: Any, body: Buffer, timestamp: int) -> str:
     if n == size:
         return pair[0].decode()
     raise signer._sign_error(n, "", timestamp)
+
+
+def _decode_query(raw: bytearray | bytes) -> str:
+    return raw.decode()
+
+
+def _make_event(
+    c_call: Callable[..., int],
+    first: Any,
+    size10: int,
+    qsize_of: Callable[[int], int],
+    finish: Callable[[bytearray | bytes], str],
+) -> Callable[..., tuple[bytes, str]]:
+    """``event(frame, prefix, data, timestamp=-1) -> (body, query)`` over
+    ``c_call`` (``pf_event_sign`` with an endpoint, or ``pf_event_frame``),
+    whose second output ``finish`` turns into the query."""
+    pool = _event_pools.setdefault(size10, [])
+    pop = pool.pop
+    push = pool.append
+    time_module = time
+    clock = _clock
+    direct = finish is _decode_query
+
+    def event(frame: int, prefix: bytes, data: bytes, timestamp: int = -1) -> tuple[bytes, str]:
+        """Frames and signs one request body (see ``pusher_fast._fallback``)."""
+        if (
+            timestamp == -1
+            and time_module.time is clock
+            and prefix.__class__ is bytes
+            and data.__class__ is bytes
+        ):
+            # Room for the worst case, every data byte escaped.
+            need = len(prefix) + 2 * len(data) + 3
+            try:
+                entry = pop()
+            except IndexError:
+                entry = _event_buffers(size10, need)
+            if entry[4] < need:
+                entry = _grow(entry, need)
+            n = c_call(
+                first, -1, frame, prefix, len(prefix), data, len(data),
+                entry[3], entry[4], entry[1], size10,
+            )  # fmt: skip
+            if n >= 0:
+                body: bytes = entry[5][:n].tobytes()
+                query: str = entry[0].decode() if direct else finish(entry[0])
+                if entry[4] <= _BODY_POOLED_MAX:
+                    push(entry)
+                return body, query
+            push(entry)
+        body, raw = _event_slow(c_call, first, qsize_of, frame, prefix, data, timestamp)
+        return body, finish(raw)
+
+    return event
+
+
+class HybridSigner(_fallback.Signer):
+    """The signer for CPUs where our SHA-256 has no hardware path.
+
+    HMAC-SHA256 comes from the standard library (OpenSSL, which has fast code
+    for every CPU); the C extension still frames request bodies and computes
+    their MD5, so the trigger and batch hot paths keep one C call.  Same
+    contract and bytes as the other two signers.
+    """
+
+    __slots__ = ()
+
+    def endpoint(self, method: str, path: str) -> HybridEndpoint:  # type: ignore[override]
+        """``sign_query`` bound to ``method`` and ``path`` (no extras)."""
+        return HybridEndpoint(self, method, path)
+
+
+class HybridEndpoint:
+    """An endpoint of a ``HybridSigner``: C framing and MD5, OpenSSL HMAC.
+
+    Without extra parameters an endpoint's query is always
+    ``auth_key=KEY&auth_signature=HEX&TAIL`` with
+    TAIL = ``auth_timestamp=TS&auth_version=1.0&body_md5=MD5``, and the string
+    signed is ``METHOD\\nPATH\\nauth_key=KEY&TAIL``.
+    """
+
+    __slots__ = ("event", "sign")
+
+    def __init__(self, signer: HybridSigner, method: str, path: str) -> None:
+        _check_str(method, "method")
+        _check_str(path, "path")
+        key = signer._key
+        secret = signer._secret
+        head = f"{method}\n{path}\nauth_key={key}&".encode()
+        qhead = f"auth_key={key}&auth_signature="
+        hmac_digest = hmac.digest
+        md5 = hashlib.md5
+
+        def sign(body: Buffer, timestamp: int) -> str:
+            """``Signer.sign_query(method, path, "", body, timestamp)``."""
+            if body.__class__ is not bytes:
+                body = _as_bytes(body, "body")
+            if timestamp.__class__ is not int:
+                timestamp = Signer._check_timestamp(timestamp)
+            if not 0 <= timestamp <= _INT64_MAX:
+                raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+            tail = f"auth_timestamp={timestamp}&auth_version=1.0&body_md5={md5(body).hexdigest()}"
+            return qhead + hmac_digest(secret, head + tail.encode(), "sha256").hex() + "&" + tail
+
+        def finish(tail: bytearray | bytes) -> str:
+            signature = hmac_digest(secret, head + tail, "sha256").hex()
+            return qhead + signature + "&" + tail.decode()
+
+        def tail_size(timestamp: int) -> int:
+            if not 0 <= timestamp <= _INT64_MAX:
+                raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+            return int(lib.PF_EVENT_TAIL_FIXED_LEN) + len(str(timestamp))
+
+        self.sign = sign
+        self.event = _make_event(
+            _event_frame_call, None, lib.PF_EVENT_TAIL_FIXED_LEN + 10, tail_size, finish
+        )
+
+
+def _event_frame_call(_unused: None, *args: Any) -> int:
+    return int(lib.pf_event_frame(*args))

@@ -4,10 +4,18 @@
 environment variable ``PUSHER_FAST_PURE`` is set to ``1`` at import time or the
 extension is not built; then the pure-Python ``_fallback`` is used.  Both
 implement the contract documented in ``pusher_fast._fallback``.
+
+HMAC-SHA256 is never slower than the standard library's: the C SHA-256 is
+fast only with the x86 SHA extensions, so where the CPU lacks them (older x86,
+every ARM and other CPU) the native path signs with ``hmac`` (OpenSSL) and
+keeps C for framing bodies and MD5 (``HybridSigner``).
+``PUSHER_FAST_FORCE_PORTABLE_SHA=1`` at import time makes that choice as if
+the CPU had no SHA extensions (for tests and benchmarks).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from . import _fallback
@@ -15,20 +23,43 @@ from . import _fallback
 IMPLEMENTATION: str
 """``"native"`` or ``"python"``: which signing path this process uses."""
 
+HASHING: str
+"""Which code computes HMAC-SHA256: ``"sha-ni"`` (our C, with the x86 SHA
+extensions) or ``"openssl"`` (the standard library's ``hmac``; ``"hashlib"``
+if that Python was built without OpenSSL)."""
+
+
+def _stdlib_hashing() -> str:
+    return "openssl" if hashlib.sha256.__name__.startswith("openssl") else "hashlib"
+
+
 if os.environ.get("PUSHER_FAST_PURE") == "1":
     from ._fallback import Signer, md5_hex
 
     IMPLEMENTATION = "python"
+    HASHING = _stdlib_hashing()
 else:
     try:
-        from ._native_signer import Signer, md5_hex  # type: ignore[assignment,no-redef,unused-ignore]
+        from ._native import lib as _lib
+        from ._native_signer import md5_hex  # type: ignore[assignment,unused-ignore]
 
+        if os.environ.get("PUSHER_FAST_FORCE_PORTABLE_SHA") == "1":
+            _lib.pf_sha256_use(_lib.PF_SHA256_PORTABLE)
+        if _lib.pf_sha256_impl() == _lib.PF_SHA256_SHANI:
+            from ._native_signer import Signer  # type: ignore[assignment,no-redef,unused-ignore]
+
+            HASHING = "sha-ni"
+        else:
+            from ._native_signer import HybridSigner as Signer  # type: ignore[assignment,no-redef,unused-ignore]
+
+            HASHING = _stdlib_hashing()
         IMPLEMENTATION = "native"
     except ImportError:
         from ._fallback import Signer, md5_hex
 
         IMPLEMENTATION = "python"
+        HASHING = _stdlib_hashing()
 
 PythonSigner = _fallback.Signer
 
-__all__ = ["IMPLEMENTATION", "PythonSigner", "Signer", "md5_hex"]
+__all__ = ["HASHING", "IMPLEMENTATION", "PythonSigner", "Signer", "md5_hex"]

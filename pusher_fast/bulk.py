@@ -38,6 +38,7 @@ import orjson
 
 from . import _json
 from . import _validation as v
+from ._fallback import FRAME_BATCH
 from ._request import POST, Request
 from .errors import PusherError, PusherTransportError
 
@@ -238,8 +239,9 @@ class _EventEncoder:
     def request(self, items: list[_Item]) -> Request:
         """A signed batch_events request for ``items`` (signed afresh on every try)."""
         client = self.client
-        body = b'{"batch":[' + b",".join(item[0] for item in items) + b"]}"
-        query = client._sign_batch(body, round(time.time()))
+        body, query = client._event_batch(
+            FRAME_BATCH, b'{"batch":[', b",".join([item[0] for item in items])
+        )
         return Request(client, POST, client._batch_path, None, body, query)
 
 

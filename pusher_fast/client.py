@@ -23,6 +23,9 @@ import orjson
 from . import _json
 from . import _validation as v
 from ._crypto import ChannelBoxes, parse_master_key, shared_secret
+from ._fallback import FRAME_BATCH as _FRAME_BATCH
+from ._fallback import FRAME_JSON as _FRAME_JSON
+from ._fallback import FRAME_STRING as _FRAME_STRING
 from ._fasthttp import default_backend
 from ._request import GET, POST, Request
 from ._signing import Signer
@@ -129,8 +132,13 @@ class Pusher:
     def _use_signer(self, signer: Any) -> None:
         """Sign with ``signer`` (a ``Signer`` of either path; benchmarks compare them)."""
         self._signer = signer
-        self._sign_events = signer.endpoint(POST, f"/apps/{self._app_id}/events").sign
-        self._sign_batch = signer.endpoint(POST, f"/apps/{self._app_id}/batch_events").sign
+        events = signer.endpoint(POST, f"/apps/{self._app_id}/events")
+        batch = signer.endpoint(POST, f"/apps/{self._app_id}/batch_events")
+        self._sign_events = events.sign
+        self._sign_batch = batch.sign
+        # event(frame, prefix, data) -> (body, query): framing, clock and signing in one C call.
+        self._event_events = events.event
+        self._event_batch = batch.event
 
     # -- alternative constructors ------------------------------------------------
 
@@ -275,19 +283,11 @@ class Pusher:
                     except TypeError:  # orjson's refusal: the general path explains
                         text = b"null"
                     if b"null" not in text and len(text) <= self._trigger_limit:
-                        # orjson's output holds no raw control characters:
-                        # backslash and quote are all that need escaping.
-                        body = (
-                            prefix
-                            + b'"'
-                            + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-                            + b'"}'
-                        )
-                        query = self._sign_events(body, round(time.time()))
+                        # The data goes in as a JSON string: prefix "escaped text"}
+                        body, query = self._event_events(_FRAME_STRING, prefix, text)
                         return Request(self, POST, self._events_path, None, body, query)
                 elif kind is str and len(data) * 4 <= self._trigger_limit:
-                    body = prefix + _orjson_dumps(data) + b"}"
-                    query = self._sign_events(body, round(time.time()))
+                    body, query = self._event_events(_FRAME_JSON, prefix, _orjson_dumps(data))
                     return Request(self, POST, self._events_path, None, body, query)
         if isinstance(channels, str):
             channels = [channels]
@@ -370,7 +370,8 @@ class Pusher:
                 for index, event in enumerate(batch)
             ]
             params = None  # Request.params parses the body when asked
-            body = b'{"batch":[' + b",".join(fragments) + b"]}"
+            body, query = self._event_batch(_FRAME_BATCH, b'{"batch":[', b",".join(fragments))
+            return Request(self, POST, self._batch_path, params, body, query)
         return Request(
             self, POST, self._batch_path, params, body, self._sign_batch(body, round(time.time()))
         )
