@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from types import BuiltinFunctionType
 from typing import Any, Callable, Union
 
 from . import _fallback
@@ -71,7 +72,10 @@ _Event = list[Any]
 _event_pools: dict[int, list[_Event]] = {}
 # Body buffers up to this size stay in the pool; larger ones are used once.
 _BODY_POOLED_MAX = 1 << 20
-_clock = time.time  # C reads the clock only while time.time is this function
+# C reads the clock only while time.time is the interpreter's own function:
+# replaced (tests, freezegun), Python's value is used, as the official library
+# would.  Replaced already at import, the C clock is never used.
+_clock: Any = time.time if isinstance(time.time, BuiltinFunctionType) else None
 
 
 def _event_buffers(query_size: int, body_size: int) -> _Event:
