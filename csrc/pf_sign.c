@@ -586,12 +586,48 @@ static const struct {
     { "]}", 2 },  /* PF_FRAME_BATCH */
 };
 
-static size_t count_escapes(const char *p, size_t n)
+/* Occurrences of c in p[0..n), found with memchr (vectorised in every libc). */
+static size_t count_char(const char *p, size_t n, int c)
 {
-    size_t i, k = 0;
-    for (i = 0; i < n; i++)
-        k += (p[i] == '"') | (p[i] == '\\');
+    const char *end = p + n;
+    size_t k = 0;
+    while (p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
+        k++;
+        p++;
+    }
     return k;
+}
+
+/* Copies p[0..n) to w with '"' and '\\' backslash-escaped; returns the bytes
+ * written.  Runs between the characters to escape move with memcpy. */
+static size_t write_escaped(char *w, const char *p, size_t n)
+{
+    const char *end = p + n, *quote, *bslash;
+    char *start = w;
+
+    if (n == 0)
+        return 0;
+    quote = memchr(p, '"', n);
+    bslash = memchr(p, '\\', n);
+    for (;;) {
+        const char *q = quote == NULL ? bslash : (bslash == NULL || quote < bslash ? quote : bslash);
+        size_t run = (size_t)((q != NULL ? q : end) - p);
+        if (run) {
+            memcpy(w, p, run);
+            w += run;
+        }
+        if (q == NULL)
+            break;
+        *w++ = '\\';
+        *w++ = *q;
+        p = q + 1;
+        /* Only the one just used needs looking for again. */
+        if (q == quote)
+            quote = p < end ? memchr(p, '"', (size_t)(end - p)) : NULL;
+        else
+            bslash = p < end ? memchr(p, '\\', (size_t)(end - p)) : NULL;
+    }
+    return (size_t)(w - start);
 }
 
 int64_t pf_event_body_size(int frame, const char *prefix, size_t prefix_len,
@@ -605,8 +641,10 @@ int64_t pf_event_body_size(int frame, const char *prefix, size_t prefix_len,
         return PF_ERR_FRAME;
     /* Each length is below 2**56, so this sum cannot overflow. */
     n = prefix_len + data_len + SUFFIX[frame].len;
-    if (frame == PF_FRAME_STRING)
-        n += 1 + count_escapes(data, data_len);
+    if (frame == PF_FRAME_STRING && data_len)
+        n += 1 + count_char(data, data_len, '"') + count_char(data, data_len, '\\');
+    else if (frame == PF_FRAME_STRING)
+        n += 1;
     return (int64_t)n;
 }
 
@@ -620,23 +658,8 @@ static size_t write_body(int frame, const char *prefix, size_t prefix_len,
         memcpy(w, prefix, prefix_len);
     w += prefix_len;
     if (frame == PF_FRAME_STRING) {
-        const char *p = data, *end = data + data_len;
         *w++ = '"';
-        while (p < end) {
-            /* Copy the run up to the next character to escape in one go. */
-            const char *q = p;
-            while (q < end && *q != '"' && *q != '\\')
-                q++;
-            if (q > p) {
-                memcpy(w, p, (size_t)(q - p));
-                w += q - p;
-            }
-            if (q < end) {
-                *w++ = '\\';
-                *w++ = *q++;
-            }
-            p = q;
-        }
+        w += write_escaped(w, data, data_len);
     } else if (data_len) {
         memcpy(w, data, data_len);
         w += data_len;
@@ -646,22 +669,28 @@ static size_t write_body(int frame, const char *prefix, size_t prefix_len,
     return (size_t)(w - body);
 }
 
-/* Resolves timestamp (< 0: now) and checks the body fits; the body size or an error. */
+/* Resolves timestamp (< 0: now) and checks that the body fits: >= 0 or a PF_ERR_* code. */
 static int64_t event_prepare(int64_t *timestamp, int frame, const char *prefix, size_t prefix_len,
                              const char *data, size_t data_len, const char *body, size_t body_cap)
 {
     int64_t size;
 
-    if (body == NULL)
+    if (body == NULL || !valid_input(prefix, prefix_len) || !valid_input(data, data_len))
         return PF_ERR_ARG;
-    size = pf_event_body_size(frame, prefix, prefix_len, data, data_len);
-    if (size < 0)
-        return size;
+    if (frame < PF_FRAME_STRING || frame > PF_FRAME_BATCH)
+        return PF_ERR_FRAME;
     if (*timestamp < 0) {
         *timestamp = pf_now();
         if (*timestamp < 0)
             return *timestamp;
     }
+    /* Room for the worst case (every data byte escaped) needs no counting;
+     * otherwise the exact size decides.  The lengths are below 2**56 each. */
+    if (prefix_len + 2 * data_len + 3 <= body_cap)
+        return 0;
+    size = pf_event_body_size(frame, prefix, prefix_len, data, data_len);
+    if (size < 0)
+        return size;
     if ((uint64_t)size > body_cap)
         return PF_ERR_BUFFER;
     return size;

@@ -665,6 +665,17 @@ static void fuzz_event(int rounds)
         free(body);
         free(query);
 
+        /* Room for the worst case (every byte escaped), as Python gives: no counting. */
+        body = filled(pl + 2 * dl + 3);
+        query = filled((size_t)qsize);
+        n = pf_event_sign(&ep, ts, frame, prefix, pl, data, dl, body, pl + 2 * dl + 3, query,
+                          (size_t)qsize);
+        CHECK(n == (int64_t)ref_len);
+        CHECK(memcmp(body, ref, ref_len) == 0 && untouched(body + ref_len, pl + 2 * dl + 3 - ref_len));
+        CHECK(memcmp(query, refq, (size_t)qsize) == 0);
+        free(body);
+        free(query);
+
         /* The unsigned variant: same body, and the query's tail. */
         tsize = (size_t)qsize - (PF_SIGN_FIXED_LEN - PF_EVENT_TAIL_FIXED_LEN) - kl;
         body = filled(ref_len);
