@@ -105,9 +105,9 @@ def _event_error(rc: int, frame: int) -> Exception:
 def _event_slow(
     c_call: Callable[..., int], first: Any, qsize_of: Callable[[int], int],
     frame: int, prefix: Any, data: Any, timestamp: Any,
-) -> tuple[bytes, bytes]:  # fmt: skip
+) -> tuple[bytes, bytearray]:  # fmt: skip
     """``Endpoint.event`` for unusual input: checks, exact sizes, precise errors.
-    Returns the body and the raw query (or tail) bytes."""
+    Returns the body and the raw query (or tail)."""
     prefix = _as_bytes(prefix, "prefix")
     data = _as_bytes(data, "data")
     if timestamp.__class__ is not int:
@@ -125,7 +125,7 @@ def _event_slow(
                b[1], bsize, q[1], qsize)  # fmt: skip
     if n != bsize:
         raise _event_error(n, frame) if n < 0 else RuntimeError(f"body of {n} bytes, not {bsize}")
-    return bytes(b[0]), bytes(q[0])
+    return bytes(b[0]), q[0]
 
 
 # The argument checks are the fallback's own, so both paths refuse alike.
@@ -394,8 +394,9 @@ class Endpoint:
         c_sign = lib.pf_endpoint_sign
         pop = pool10.pop
         push = pool10.append
+        exact_size = signer._exact_size
         self.event = _make_event(
-            lib.pf_event_sign, ep, size10, lambda ts: signer._exact_size(0, ts, ""), _decode_query
+            lib.pf_event_sign, ep, size10, lambda ts: exact_size(0, ts, ""), bytearray.decode
         )
 
         def sign(body: Buffer, timestamp: int) -> str:
@@ -433,16 +434,12 @@ def _sign_slow(signer: Signer, ep: Any, body: Buffer, timestamp: int) -> str:
     raise signer._sign_error(n, "", timestamp)
 
 
-def _decode_query(raw: bytearray | bytes) -> str:
-    return raw.decode()
-
-
 def _make_event(
     c_call: Callable[..., int],
     first: Any,
     size10: int,
     qsize_of: Callable[[int], int],
-    finish: Callable[[bytearray | bytes], str],
+    finish: Callable[[bytearray], str],
 ) -> Callable[..., tuple[bytes, str]]:
     """``event(frame, prefix, data, timestamp=-1) -> (body, query)`` over
     ``c_call`` (``pf_event_sign`` with an endpoint, or ``pf_event_frame``),
@@ -452,35 +449,40 @@ def _make_event(
     push = pool.append
     time_module = time
     clock = _clock
-    direct = finish is _decode_query
+    pooled_max = _BODY_POOLED_MAX
 
     def event(frame: int, prefix: bytes, data: bytes, timestamp: int = -1) -> tuple[bytes, str]:
         """Frames and signs one request body (see ``pusher_fast._fallback``)."""
-        if (
-            timestamp == -1
-            and time_module.time is clock
-            and prefix.__class__ is bytes
-            and data.__class__ is bytes
-        ):
-            # Room for the worst case, every data byte escaped.
-            need = len(prefix) + 2 * len(data) + 3
+        if timestamp == -1 and time_module.time is clock:
             try:
-                entry = pop()
-            except IndexError:
-                entry = _event_buffers(size10, need)
-            if entry[4] < need:
-                entry = _grow(entry, need)
-            n = c_call(
-                first, -1, frame, prefix, len(prefix), data, len(data),
-                entry[3], entry[4], entry[1], size10,
-            )  # fmt: skip
+                n_prefix = len(prefix)
+                n_data = len(data)
+                # Room for the worst case, every data byte escaped: C need not count.
+                need = n_prefix + 2 * n_data + 3
+                try:
+                    entry = pop()
+                except IndexError:
+                    entry = _event_buffers(size10, need)
+                keep = True
+                if entry[4] < need:
+                    entry = _grow(entry, need)
+                    keep = entry[4] <= pooled_max
+                # cffi takes only bytes for the pointers (TypeError: the slow path).
+                n = c_call(
+                    first, -1, frame, prefix, n_prefix, data, n_data,
+                    entry[3], entry[4], entry[1], size10,
+                )  # fmt: skip
+            except TypeError:
+                n = -1
+                keep = False
             if n >= 0:
                 body: bytes = entry[5][:n].tobytes()
-                query: str = entry[0].decode() if direct else finish(entry[0])
-                if entry[4] <= _BODY_POOLED_MAX:
+                query = finish(entry[0])
+                if keep:
                     push(entry)
                 return body, query
-            push(entry)
+            if keep:
+                push(entry)
         body, raw = _event_slow(c_call, first, qsize_of, frame, prefix, data, timestamp)
         return body, finish(raw)
 
@@ -535,7 +537,7 @@ class HybridEndpoint:
             tail = f"auth_timestamp={timestamp}&auth_version=1.0&body_md5={md5(body).hexdigest()}"
             return qhead + hmac_digest(secret, head + tail.encode(), "sha256").hex() + "&" + tail
 
-        def finish(tail: bytearray | bytes) -> str:
+        def finish(tail: bytearray) -> str:
             signature = hmac_digest(secret, head + tail, "sha256").hex()
             return qhead + signature + "&" + tail.decode()
 
