@@ -6,8 +6,10 @@
 ``IMPLEMENTATION`` says which signing path is active: ``"native"`` (the C
 extension) or ``"python"`` (forced with ``PUSHER_FAST_PURE=1``, or when the
 extension is not built).  ``HASHING`` says which code computes HMAC-SHA256:
-``"sha-ni"`` (the C extension with the x86 SHA extensions) or ``"openssl"``
-(the standard library, on every other CPU and on the pure-Python path).
+``"sha-ni"`` (the C extension with the x86 SHA extensions), ``"openssl"`` (the
+standard library: on non-x86 CPUs and on the pure-Python path) or
+``"portable+openssl"`` (x86 without SHA-NI: short messages in C, long ones in
+OpenSSL).
 """
 
 from __future__ import annotations

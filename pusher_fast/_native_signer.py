@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import platform
 import time
 from types import BuiltinFunctionType
 from typing import Any, Callable, Union
@@ -489,20 +490,78 @@ def _make_event(
     return event
 
 
-class HybridSigner(_fallback.Signer):
+# Where our SHA-256 has no hardware path, messages from this length on are
+# HMACed by OpenSSL.  On x86 without SHA-NI, OpenSSL's SIMD code and our
+# portable C measured even at 250 B (the call into OpenSSL costs what its
+# faster blocks save) and OpenSSL ahead from 1 KB (1.3x; 1.7x at 9 KB).
+# Elsewhere (ARM and others) OpenSSL has the CPU's SHA-2 instructions: always.
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86")
+OPENSSL_FROM: int = 384 if _X86 else 0
+
+
+def _size(*values: Any) -> int:
+    """Total length of ``values``; very negative if one has none (C then explains)."""
+    try:
+        return sum(len(v) for v in values)
+    except TypeError:
+        return -(1 << 62)
+
+
+class HybridSigner(Signer):
     """The signer for CPUs where our SHA-256 has no hardware path.
 
-    HMAC-SHA256 comes from the standard library (OpenSSL, which has fast code
-    for every CPU); the C extension still frames request bodies and computes
-    their MD5, so the trigger and batch hot paths keep one C call.  Same
-    contract and bytes as the other two signers.
+    HMAC-SHA256 of messages of ``openssl_from`` bytes or more comes from the
+    standard library (OpenSSL, which has fast code for every CPU); shorter
+    ones, and all framing and MD5, stay in C.  Same contract and bytes as the
+    other signers.
     """
 
-    __slots__ = ()
+    __slots__ = ("_openssl_from", "_ssl")
 
-    def endpoint(self, method: str, path: str) -> HybridEndpoint:  # type: ignore[override]
+    def __init__(self, key: str, secret: str, openssl_from: int | None = None) -> None:
+        super().__init__(key, secret)
+        self._ssl = _fallback.Signer(key, secret)  # hashlib/hmac: OpenSSL
+        self._openssl_from = OPENSSL_FROM if openssl_from is None else openssl_from
+
+    def __repr__(self) -> str:
+        return f"HybridSigner(key={self._key!r}, secret=<hidden>)"
+
+    def hmac_hex(self, message: Buffer) -> str:
+        if _size(message) >= self._openssl_from:
+            return self._ssl.hmac_hex(message)  # type: ignore[arg-type]
+        return super().hmac_hex(message)
+
+    def verify(self, message: Buffer, signature: str) -> bool:
+        if _size(message) >= self._openssl_from:
+            return self._ssl.verify(message, signature)  # type: ignore[arg-type]
+        return super().verify(message, signature)
+
+    def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
+        # The string signed: method, path and a query of about 150 + len(extra) bytes.
+        if _size(method, path, extra) + 150 >= self._openssl_from:
+            return self._ssl.sign_query(method, path, extra, body, timestamp)  # type: ignore[arg-type]
+        return super().sign_query(method, path, extra, body, timestamp)
+
+    def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
+        if _size(socket_id, channel, channel_data) + 2 >= self._openssl_from:
+            return self._ssl.channel_auth(socket_id, channel, channel_data)
+        return super().channel_auth(socket_id, channel, channel_data)
+
+    def user_auth(self, socket_id: str, user_data: str) -> str | None:
+        if _size(socket_id, user_data) + 8 >= self._openssl_from:
+            return self._ssl.user_auth(socket_id, user_data)
+        return super().user_auth(socket_id, user_data)
+
+    def endpoint(  # type: ignore[override]
+        self, method: str, path: str
+    ) -> Endpoint | _fallback.Endpoint | HybridEndpoint:
         """``sign_query`` bound to ``method`` and ``path`` (no extras)."""
-        return HybridEndpoint(self, method, path)
+        _check_str(method, "method")
+        _check_str(path, "path")
+        # The string signed: METHOD \n PATH \n auth_key=KEY & a tail of 84 bytes.
+        if _size(method, path, self._key) + 96 >= self._openssl_from:
+            return HybridEndpoint(self, method, path)
+        return super().endpoint(method, path)
 
 
 class HybridEndpoint:
@@ -520,7 +579,7 @@ class HybridEndpoint:
         _check_str(method, "method")
         _check_str(path, "path")
         key = signer._key
-        secret = signer._secret
+        secret = signer._ssl._secret
         head = f"{method}\n{path}\nauth_key={key}&".encode()
         qhead = f"auth_key={key}&auth_signature="
         # The HMAC state after the constant head, copied per request: for the

@@ -7,8 +7,9 @@ implement the contract documented in ``pusher_fast._fallback``.
 
 HMAC-SHA256 is never slower than the standard library's: the C SHA-256 is
 fast only with the x86 SHA extensions, so where the CPU lacks them (older x86,
-every ARM and other CPU) the native path signs with ``hmac`` (OpenSSL) and
-keeps C for framing bodies and MD5 (``HybridSigner``).
+every ARM and other CPU) the native path takes HMACs from ``hmac`` (OpenSSL)
+and keeps C for framing bodies and MD5 (``HybridSigner``; on x86, short
+messages stay in C, see ``_native_signer.OPENSSL_FROM``).
 ``PUSHER_FAST_FORCE_PORTABLE_SHA=1`` at import time makes that choice as if
 the CPU had no SHA extensions (for tests and benchmarks).
 """
@@ -25,8 +26,10 @@ IMPLEMENTATION: str
 
 HASHING: str
 """Which code computes HMAC-SHA256: ``"sha-ni"`` (our C, with the x86 SHA
-extensions) or ``"openssl"`` (the standard library's ``hmac``; ``"hashlib"``
-if that Python was built without OpenSSL)."""
+extensions), ``"openssl"`` (the standard library's ``hmac``; ``"hashlib"`` if
+that Python was built without OpenSSL) or, on x86 without SHA-NI,
+``"portable+openssl"`` (messages under 384 bytes in our portable C, which
+measured even with OpenSSL there, longer ones in OpenSSL)."""
 
 
 def _stdlib_hashing() -> str:
@@ -50,9 +53,10 @@ else:
 
             HASHING = "sha-ni"
         else:
+            from ._native_signer import OPENSSL_FROM
             from ._native_signer import HybridSigner as Signer  # type: ignore[assignment,no-redef,unused-ignore]
 
-            HASHING = _stdlib_hashing()
+            HASHING = _stdlib_hashing() if OPENSSL_FROM == 0 else "portable+" + _stdlib_hashing()
         IMPLEMENTATION = "native"
     except ImportError:
         from ._fallback import Signer, md5_hex

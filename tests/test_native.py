@@ -707,8 +707,13 @@ prefixes = st.one_of(
 
 
 def event_signers(key: str, secret: str) -> list:  # type: ignore[type-arg]
-    """Every signer that implements ``Endpoint.event``: C, C + OpenSSL HMAC, Python."""
-    return [native.Signer(key, secret), native.HybridSigner(key, secret)]
+    """The native signers: all C, and C framing with OpenSSL HMACs (always, and
+    from this CPU's threshold on)."""
+    return [
+        native.Signer(key, secret),
+        native.HybridSigner(key, secret, openssl_from=0),
+        native.HybridSigner(key, secret),
+    ]
 
 
 @PROPERTY
@@ -862,7 +867,7 @@ def test_event_threads_share_nothing() -> None:
                     errors.append(i)
 
     endpoints = [s.endpoint("POST", "/apps/1/events") for s in event_signers(KEY, SECRET)]
-    threads = [threading.Thread(target=work, args=(endpoints[i % 2],)) for i in range(4)]
+    threads = [threading.Thread(target=work, args=(endpoints[i % 3],)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -904,3 +909,59 @@ def test_c_event_checks_every_buffer() -> None:
             assert n == lib.PF_ERR_BUFFER
             assert ffi.buffer(body, bcap)[:] == b"#" * bcap
             assert ffi.buffer(query, qcap)[:] == b"#" * qcap
+
+
+@PROPERTY
+@given(
+    key=texts,
+    secret=secrets,
+    message=bodies(),
+    socket_id=socket_ids,
+    channel=channel_names,
+    data=texts,
+    openssl_from=st.sampled_from([0, 1, 60, 100, 200, 384, 10**9]),
+)
+def test_hybrid_signer_matches_fallback_on_both_sides_of_its_threshold(
+    sha_impl: int, key: str, secret: str, message: bytes, socket_id: str, channel: str,
+    data: str, openssl_from: int,
+) -> None:  # fmt: skip
+    """Messages below ``openssl_from`` go to C, the others to OpenSSL: same bytes."""
+    hybrid = native.HybridSigner(key, secret, openssl_from=openssl_from)
+    slow = _fallback.Signer(key, secret)
+    expected = slow.hmac_hex(message)
+    assert hybrid.hmac_hex(message) == expected
+    assert hybrid.verify(message, expected) is True
+    assert hybrid.verify(message, expected[:-1] + "0") is (expected[-1] == "0")
+    assert hybrid.channel_auth(socket_id, channel, data) == slow.channel_auth(
+        socket_id, channel, data
+    )
+    assert hybrid.user_auth(socket_id, data) == slow.user_auth(socket_id, data)
+    path = "/apps/3/" + data
+    assert hybrid.sign_query("POST", path, "", message, 1353088179) == slow.sign_query(
+        "POST", path, "", message, 1353088179
+    )
+    assert hybrid.endpoint("POST", path).sign(message, 7) == slow.endpoint("POST", path).sign(
+        message, 7
+    )
+
+
+def test_hybrid_signer_routes_by_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long messages reach OpenSSL, short ones C (the routing the threshold promises)."""
+    hybrid = native.HybridSigner(KEY, SECRET, openssl_from=100)
+    to_openssl: list[int] = []
+    real = _fallback.Signer.hmac_hex
+
+    def spy(self, message):  # type: ignore[no-untyped-def]
+        to_openssl.append(len(message))
+        return real(self, message)
+
+    monkeypatch.setattr(_fallback.Signer, "hmac_hex", spy)
+    hybrid.hmac_hex(b"x" * 99)
+    assert to_openssl == []
+    hybrid.hmac_hex(b"x" * 100)
+    assert to_openssl == [100]
+    assert isinstance(hybrid.endpoint("POST", "/p"), native.HybridEndpoint)
+    assert isinstance(
+        native.HybridSigner(KEY, SECRET, openssl_from=10**6).endpoint("POST", "/p"),
+        native.Endpoint,
+    )
