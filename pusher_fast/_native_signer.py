@@ -499,12 +499,11 @@ _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i486", "i586",
 OPENSSL_FROM: int = 384 if _X86 else 0
 
 
-def _size(*values: Any) -> int:
-    """Total length of ``values``; very negative if one has none (C then explains)."""
-    try:
-        return sum(len(v) for v in values)
-    except TypeError:
-        return -(1 << 62)
+_c_hmac_hex = Signer.hmac_hex
+_c_verify = Signer.verify
+_c_sign_query = Signer.sign_query
+_c_channel_auth = Signer.channel_auth
+_c_user_auth = Signer.user_auth
 
 
 class HybridSigner(Signer):
@@ -526,31 +525,49 @@ class HybridSigner(Signer):
     def __repr__(self) -> str:
         return f"HybridSigner(key={self._key!r}, secret=<hidden>)"
 
+    # Each method routes by the length of the string it HMACs; a TypeError
+    # from len() sends the call to C, whose checks explain it.
+
     def hmac_hex(self, message: Buffer) -> str:
-        if _size(message) >= self._openssl_from:
-            return self._ssl.hmac_hex(message)  # type: ignore[arg-type]
-        return super().hmac_hex(message)
+        try:
+            if len(message) < self._openssl_from:
+                return _c_hmac_hex(self, message)
+        except TypeError:
+            return _c_hmac_hex(self, message)
+        return self._ssl.hmac_hex(message)  # type: ignore[arg-type]
 
     def verify(self, message: Buffer, signature: str) -> bool:
-        if _size(message) >= self._openssl_from:
-            return self._ssl.verify(message, signature)  # type: ignore[arg-type]
-        return super().verify(message, signature)
+        try:
+            if len(message) < self._openssl_from:
+                return _c_verify(self, message, signature)
+        except TypeError:
+            return _c_verify(self, message, signature)
+        return self._ssl.verify(message, signature)  # type: ignore[arg-type]
 
     def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
         # The string signed: method, path and a query of about 150 + len(extra) bytes.
-        if _size(method, path, extra) + 150 >= self._openssl_from:
-            return self._ssl.sign_query(method, path, extra, body, timestamp)  # type: ignore[arg-type]
-        return super().sign_query(method, path, extra, body, timestamp)
+        try:
+            if len(method) + len(path) + len(extra) + 150 < self._openssl_from:
+                return _c_sign_query(self, method, path, extra, body, timestamp)
+        except TypeError:
+            return _c_sign_query(self, method, path, extra, body, timestamp)
+        return self._ssl.sign_query(method, path, extra, body, timestamp)  # type: ignore[arg-type]
 
     def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
-        if _size(socket_id, channel, channel_data) + 2 >= self._openssl_from:
-            return self._ssl.channel_auth(socket_id, channel, channel_data)
-        return super().channel_auth(socket_id, channel, channel_data)
+        try:
+            if len(socket_id) + len(channel) + len(channel_data) + 2 < self._openssl_from:
+                return _c_channel_auth(self, socket_id, channel, channel_data)
+        except TypeError:
+            return _c_channel_auth(self, socket_id, channel, channel_data)
+        return self._ssl.channel_auth(socket_id, channel, channel_data)
 
     def user_auth(self, socket_id: str, user_data: str) -> str | None:
-        if _size(socket_id, user_data) + 8 >= self._openssl_from:
-            return self._ssl.user_auth(socket_id, user_data)
-        return super().user_auth(socket_id, user_data)
+        try:
+            if len(socket_id) + len(user_data) + 8 < self._openssl_from:
+                return _c_user_auth(self, socket_id, user_data)
+        except TypeError:
+            return _c_user_auth(self, socket_id, user_data)
+        return self._ssl.user_auth(socket_id, user_data)
 
     def endpoint(  # type: ignore[override]
         self, method: str, path: str
@@ -559,7 +576,7 @@ class HybridSigner(Signer):
         _check_str(method, "method")
         _check_str(path, "path")
         # The string signed: METHOD \n PATH \n auth_key=KEY & a tail of 84 bytes.
-        if _size(method, path, self._key) + 96 >= self._openssl_from:
+        if len(method) + len(path) + len(self._key) + 96 >= self._openssl_from:
             return HybridEndpoint(self, method, path)
         return super().endpoint(method, path)
 
