@@ -70,6 +70,7 @@ def count(case: str, n: int, signer: str) -> int:
              sys.executable, os.path.abspath(__file__),
              "--case", case, "--n", str(n), "--signer", signer],
             capture_output=True, text=True, check=True,
+            env=dict(os.environ, PYTHONHASHSEED="0"),  # the same dict layouts every run
         )  # fmt: skip
         found = re.search(r"Collected : (\d+)", proc.stderr)
         if not found:
