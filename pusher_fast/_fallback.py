@@ -24,12 +24,12 @@ Contract
     equals ``signer.sign_query(method, path, "", body, timestamp)``, at less
     cost per call (the hot path of trigger and batch).
 
-``endpoint.event(frame, prefix, data, timestamp=-1) -> (body, query)``
+``endpoint.event(frame, prefix, data, timestamp=None) -> (body, query)``
     Frames a request body and signs it, one native call per trigger/batch.
     ``frame`` is ``FRAME_STRING`` (body = prefix ``"`` data with ``\\`` and
     ``"`` backslash-escaped ``"}``: data is orjson output, embedded as a JSON
     string), ``FRAME_JSON`` (prefix data ``}``) or ``FRAME_BATCH`` (prefix
-    data ``]}``); ``query`` is ``endpoint.sign(body, timestamp)``.  A negative
+    data ``]}``); ``query`` is ``endpoint.sign(body, timestamp)``.  No
     timestamp means ``round(time.time())``.
 
 ``signer.channel_auth(socket_id, channel, channel_data) -> str | None``
@@ -222,9 +222,9 @@ class Endpoint:
         return self._signer.sign_query(self._method, self._path, "", body, timestamp)
 
     def event(
-        self, frame: int, prefix: bytes, data: bytes, timestamp: int = -1
+        self, frame: int, prefix: bytes, data: bytes, timestamp: int | None = None
     ) -> tuple[bytes, str]:
         body = frame_body(frame, _as_bytes(prefix, "prefix"), _as_bytes(data, "data"))
-        if timestamp.__class__ is int and timestamp < 0:
+        if timestamp is None:
             timestamp = round(time.time())
         return body, self.sign(body, timestamp)

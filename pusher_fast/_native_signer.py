@@ -111,13 +111,13 @@ def _event_slow(
     Returns the body and the raw query (or tail)."""
     prefix = _as_bytes(prefix, "prefix")
     data = _as_bytes(data, "data")
-    if timestamp.__class__ is not int:
-        timestamp = Signer._check_timestamp(timestamp)
-    if timestamp < 0:
+    if timestamp is None:
         # Python's own clock: time.time is replaced (tests, freezegun) or C
         # could not read a 10-digit time.
         timestamp = round(time.time())
-    qsize = qsize_of(timestamp)
+    elif timestamp.__class__ is not int:
+        timestamp = Signer._check_timestamp(timestamp)
+    qsize = qsize_of(timestamp)  # checks the range
     bsize = lib.pf_event_body_size(frame, prefix, len(prefix), data, len(data))
     if bsize < 0:
         raise _event_error(bsize, frame)
@@ -442,7 +442,7 @@ def _make_event(
     qsize_of: Callable[[int], int],
     finish: Callable[[bytearray], str],
 ) -> Callable[..., tuple[bytes, str]]:
-    """``event(frame, prefix, data, timestamp=-1) -> (body, query)`` over
+    """``event(frame, prefix, data, timestamp=None) -> (body, query)`` over
     ``c_call`` (``pf_event_sign`` with an endpoint, or ``pf_event_frame``),
     whose second output ``finish`` turns into the query."""
     pool = _event_pools.setdefault(size10, [])
@@ -452,9 +452,11 @@ def _make_event(
     clock = _clock
     pooled_max = _BODY_POOLED_MAX
 
-    def event(frame: int, prefix: bytes, data: bytes, timestamp: int = -1) -> tuple[bytes, str]:
+    def event(
+        frame: int, prefix: bytes, data: bytes, timestamp: int | None = None
+    ) -> tuple[bytes, str]:
         """Frames and signs one request body (see ``pusher_fast._fallback``)."""
-        if timestamp == -1 and time_module.time is clock:
+        if timestamp is None and time_module.time is clock:
             try:
                 n_prefix = len(prefix)
                 n_data = len(data)
