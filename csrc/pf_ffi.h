@@ -26,6 +26,8 @@ enum {
     PF_ERR_EXTRA_ORDER = -6,    /* extra keys not strictly increasing (bytewise) */
     PF_ERR_SOCKET_ID = -7,      /* socket id is not ASCII digits '.' ASCII digits */
     PF_ERR_CHANNEL = -8,        /* channel is not 1-200 characters of [-a-zA-Z0-9_=@,.;] */
+    PF_ERR_CLOCK = -9,          /* "now" asked, but the clock is unreadable or not a 10-digit time */
+    PF_ERR_FRAME = -10,         /* unknown PF_FRAME_* value */
 
     PF_HMAC_HEX_LEN = 64,
     PF_SHA256_HEX_LEN = 64,
@@ -36,7 +38,16 @@ enum {
     PF_TIMESTAMP_MAX_DIGITS = 19,
 
     PF_SHA256_PORTABLE = 0,
-    PF_SHA256_SHANI = 1
+    PF_SHA256_SHANI = 1,
+
+    /* How pf_event_sign / pf_event_frame frame a request body from a prefix
+     * and the data's JSON text (see there). */
+    PF_FRAME_STRING = 0,        /* prefix '"' escaped(data) '"}'  (data embedded as a JSON string) */
+    PF_FRAME_JSON = 1,          /* prefix data '}'                (data already a JSON value) */
+    PF_FRAME_BATCH = 2,         /* prefix data ']}'               (prefix '{"batch":[', data f1,f2,..) */
+    /* pf_event_frame's tail = PF_EVENT_TAIL_FIXED_LEN + digits(timestamp) bytes:
+     * "auth_timestamp=TS&auth_version=1.0&body_md5=MD5" */
+    PF_EVENT_TAIL_FIXED_LEN = 74
 };
 
 /* HMAC-SHA256 key schedule: SHA-256 chain values after the ipad and opad
@@ -121,6 +132,45 @@ int64_t pf_endpoint_sign(const pf_endpoint *ep, int64_t timestamp,
 
 /* Exact output size of pf_sign_query for these inputs, or a PF_ERR_* code. */
 int64_t pf_sign_query_size(size_t key_len, int64_t timestamp, size_t extra_len);
+
+/* round(time.time()) exactly as CPython computes it from the same
+ * clock_gettime(CLOCK_REALTIME) reading: nanoseconds -> double seconds (an
+ * integer division when the nanoseconds are whole seconds, else
+ * (double)ns / 1e9), then round half to even.  PF_ERR_CLOCK where there is
+ * no such clock or the time is not 10 digits (before 2001 or after 2286). */
+int64_t pf_now(void);
+
+/* The conversion step of pf_now, for a given count of nanoseconds >= 0
+ * (PF_ERR_TIMESTAMP if negative); exposed so tests can compare it with Python. */
+int64_t pf_round_ns(int64_t ns);
+
+/* One C call per trigger or batch.  Frames the request body into body (see
+ * PF_FRAME_*; in PF_FRAME_STRING, '\\' and '"' in data are escaped with a
+ * backslash and nothing else is touched, so data must hold no raw control
+ * characters, as orjson's output never does), then writes the signed query
+ * of ep for that body into query, exactly as pf_endpoint_sign would.
+ * timestamp < 0 means pf_now() (PF_ERR_CLOCK passed on).  Both sizes are
+ * checked before anything is written (PF_ERR_BUFFER): the body needs
+ * pf_event_body_size(...) bytes, the query pf_sign_query_size(key_len, ts, 0)
+ * (for "now", always a 10-digit ts).  Returns the body length. */
+int64_t pf_event_sign(const pf_endpoint *ep, int64_t timestamp, int frame,
+                      const char *prefix, size_t prefix_len,
+                      const char *data, size_t data_len,
+                      char *body, size_t body_cap, char *query, size_t query_cap);
+
+/* The same framing, without the signature: writes the body, and into tail
+ * "auth_timestamp=TS&auth_version=1.0&body_md5=MD5" (the part of an
+ * endpoint's query after auth_signature), so that the caller can compute the
+ * HMAC elsewhere (OpenSSL, on CPUs where our SHA-256 has no hardware path).
+ * Returns the body length; the tail is PF_EVENT_TAIL_FIXED_LEN + digits(ts). */
+int64_t pf_event_frame(int64_t timestamp, int frame,
+                       const char *prefix, size_t prefix_len,
+                       const char *data, size_t data_len,
+                       char *body, size_t body_cap, char *tail, size_t tail_cap);
+
+/* Exact body size pf_event_sign / pf_event_frame will write, or a PF_ERR_* code. */
+int64_t pf_event_body_size(int frame, const char *prefix, size_t prefix_len,
+                           const char *data, size_t data_len);
 
 /* SHA-256 block implementation in use (PF_SHA256_*).  pf_sha256_use selects
  * one (-1: the best this CPU offers) and returns it, or -1 if unavailable; it

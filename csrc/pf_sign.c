@@ -1,7 +1,11 @@
 /* HMAC-SHA256, hex encoding and the Pusher request signer (see pf_ffi.h). */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c99 */
+#endif
 #include "pf_ffi.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "pf_md5.h"
 #include "pf_sha256.h"
@@ -521,4 +525,227 @@ int64_t pf_user_auth(const pf_hmac_ctx *ctx, const char *key, size_t key_len,
         return PF_ERR_SOCKET_ID;
     return write_auth(ctx, key, key_len, socket_id, socket_id_len, "::user::", 8, user_data,
                       user_data_len, NULL, 0, out, out_len);
+}
+
+/* ---- the clock ----------------------------------------------------------------- */
+
+#define PF_NS_PER_S INT64_C(1000000000)
+
+int64_t pf_round_ns(int64_t ns)
+{
+    double d, fl, frac;
+    int64_t r;
+
+    if (ns < 0)
+        return PF_ERR_TIMESTAMP;
+    /* CPython's _PyTime_AsSecondsDouble, step for step. */
+    if (ns % PF_NS_PER_S == 0)
+        d = (double)(ns / PF_NS_PER_S);
+    else
+        d = (double)ns / 1e9;
+    /* float.__round__ with no digits: half to even.  d < 2**34 here, so the
+     * truncation is exact and d - fl is computed without rounding. */
+    r = (int64_t)d;
+    fl = (double)r;
+    frac = d - fl;
+    if (frac > 0.5 || (frac == 0.5 && (r & 1)))
+        r++;
+    return r;
+}
+
+int64_t pf_now(void)
+{
+#if defined(CLOCK_REALTIME) && !defined(_WIN32)
+    struct timespec ts;
+    int64_t r;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return PF_ERR_CLOCK;
+    /* Only 10-digit times: the caller sizes the query for them, and a clock
+     * outside 2001..2286 is better read by Python, which has the last word. */
+    if (ts.tv_sec < 999999999 || ts.tv_sec >= INT64_C(9999999999) || ts.tv_nsec < 0
+        || ts.tv_nsec >= PF_NS_PER_S)
+        return PF_ERR_CLOCK;
+    r = pf_round_ns((int64_t)ts.tv_sec * PF_NS_PER_S + (int64_t)ts.tv_nsec);
+    if (r < INT64_C(1000000000) || r >= INT64_C(10000000000))
+        return PF_ERR_CLOCK;
+    return r;
+#else
+    return PF_ERR_CLOCK;
+#endif
+}
+
+/* ---- one call per trigger / batch ------------------------------------------------ */
+
+static const struct {
+    const char *text;
+    size_t len;
+} SUFFIX[3] = {
+    { "\"}", 2 }, /* PF_FRAME_STRING, after the opening quote and the escaped data */
+    { "}", 1 },   /* PF_FRAME_JSON */
+    { "]}", 2 },  /* PF_FRAME_BATCH */
+};
+
+/* Occurrences of c in p[0..n), found with memchr (vectorised in every libc). */
+static size_t count_char(const char *p, size_t n, int c)
+{
+    const char *end = p + n;
+    size_t k = 0;
+    while (p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
+/* Copies p[0..n) to w with '"' and '\\' backslash-escaped; returns the bytes
+ * written.  Runs between the characters to escape move with memcpy. */
+static size_t write_escaped(char *w, const char *p, size_t n)
+{
+    const char *end = p + n, *quote, *bslash;
+    char *start = w;
+
+    if (n == 0)
+        return 0;
+    quote = memchr(p, '"', n);
+    bslash = memchr(p, '\\', n);
+    for (;;) {
+        const char *q = quote == NULL ? bslash : (bslash == NULL || quote < bslash ? quote : bslash);
+        size_t run = (size_t)((q != NULL ? q : end) - p);
+        if (run) {
+            memcpy(w, p, run);
+            w += run;
+        }
+        if (q == NULL)
+            break;
+        *w++ = '\\';
+        *w++ = *q;
+        p = q + 1;
+        /* Only the one just used needs looking for again. */
+        if (q == quote)
+            quote = p < end ? memchr(p, '"', (size_t)(end - p)) : NULL;
+        else
+            bslash = p < end ? memchr(p, '\\', (size_t)(end - p)) : NULL;
+    }
+    return (size_t)(w - start);
+}
+
+int64_t pf_event_body_size(int frame, const char *prefix, size_t prefix_len,
+                           const char *data, size_t data_len)
+{
+    size_t n;
+
+    if (!valid_input(prefix, prefix_len) || !valid_input(data, data_len))
+        return PF_ERR_ARG;
+    if (frame < PF_FRAME_STRING || frame > PF_FRAME_BATCH)
+        return PF_ERR_FRAME;
+    /* Each length is below 2**56, so this sum cannot overflow. */
+    n = prefix_len + data_len + SUFFIX[frame].len;
+    if (frame == PF_FRAME_STRING && data_len)
+        n += 1 + count_char(data, data_len, '"') + count_char(data, data_len, '\\');
+    else if (frame == PF_FRAME_STRING)
+        n += 1;
+    return (int64_t)n;
+}
+
+/* Writes the body, whose exact size the caller has checked against the buffer. */
+static size_t write_body(int frame, const char *prefix, size_t prefix_len,
+                         const char *data, size_t data_len, char *body)
+{
+    char *w = body;
+
+    if (prefix_len)
+        memcpy(w, prefix, prefix_len);
+    w += prefix_len;
+    if (frame == PF_FRAME_STRING) {
+        *w++ = '"';
+        w += write_escaped(w, data, data_len);
+    } else if (data_len) {
+        memcpy(w, data, data_len);
+        w += data_len;
+    }
+    memcpy(w, SUFFIX[frame].text, SUFFIX[frame].len);
+    w += SUFFIX[frame].len;
+    return (size_t)(w - body);
+}
+
+/* Resolves timestamp (< 0: now) and checks that the body fits: >= 0 or a PF_ERR_* code. */
+static int64_t event_prepare(int64_t *timestamp, int frame, const char *prefix, size_t prefix_len,
+                             const char *data, size_t data_len, const char *body, size_t body_cap)
+{
+    int64_t size;
+
+    if (body == NULL || !valid_input(prefix, prefix_len) || !valid_input(data, data_len))
+        return PF_ERR_ARG;
+    if (frame < PF_FRAME_STRING || frame > PF_FRAME_BATCH)
+        return PF_ERR_FRAME;
+    if (*timestamp < 0) {
+        *timestamp = pf_now();
+        if (*timestamp < 0)
+            return *timestamp;
+    }
+    /* Room for the worst case (every data byte escaped) needs no counting;
+     * otherwise the exact size decides.  The lengths are below 2**56 each. */
+    if (prefix_len + 2 * data_len + 3 <= body_cap)
+        return 0;
+    size = pf_event_body_size(frame, prefix, prefix_len, data, data_len);
+    if (size < 0)
+        return size;
+    if ((uint64_t)size > body_cap)
+        return PF_ERR_BUFFER;
+    return size;
+}
+
+int64_t pf_event_sign(const pf_endpoint *ep, int64_t timestamp, int frame,
+                      const char *prefix, size_t prefix_len,
+                      const char *data, size_t data_len,
+                      char *body, size_t body_cap, char *query, size_t query_cap)
+{
+    int64_t size, qsize, n;
+    size_t body_len;
+
+    if (ep == NULL || query == NULL || ep->key_len > PF_ENDPOINT_MAX_KEY)
+        return PF_ERR_ARG;
+    size = event_prepare(&timestamp, frame, prefix, prefix_len, data, data_len, body, body_cap);
+    if (size < 0)
+        return size;
+    qsize = query_size(ep->key_len, timestamp, 0);
+    if (qsize < 0)
+        return qsize;
+    if ((uint64_t)qsize > query_cap)
+        return PF_ERR_BUFFER;
+    body_len = write_body(frame, prefix, prefix_len, data, data_len, body);
+    n = pf_endpoint_sign(ep, timestamp, body, body_len, query, query_cap);
+    if (n < 0)
+        return n;
+    return (int64_t)body_len;
+}
+
+int64_t pf_event_frame(int64_t timestamp, int frame,
+                       const char *prefix, size_t prefix_len,
+                       const char *data, size_t data_len,
+                       char *body, size_t body_cap, char *tail, size_t tail_cap)
+{
+    int64_t size;
+    size_t body_len, digits;
+    uint32_t md5[4];
+    char *w = tail;
+
+    if (tail == NULL)
+        return PF_ERR_ARG;
+    size = event_prepare(&timestamp, frame, prefix, prefix_len, data, data_len, body, body_cap);
+    if (size < 0)
+        return size;
+    digits = decimal_digits((uint64_t)timestamp);
+    if (PF_EVENT_TAIL_FIXED_LEN + digits > tail_cap)
+        return PF_ERR_BUFFER;
+    body_len = write_body(frame, prefix, prefix_len, data, data_len, body);
+    pf_md5((const unsigned char *)body, body_len, md5);
+    memcpy(w, "auth_timestamp=", 15);
+    w += 15;
+    w += write_decimal(w, (uint64_t)timestamp);
+    memcpy(w, "&auth_version=1.0&body_md5=", 27);
+    w += 27;
+    hex_md5(w, md5);
+    return (int64_t)body_len;
 }

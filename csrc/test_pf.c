@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pf_ffi.h"
 #include "pf_md5.h"
@@ -577,6 +578,202 @@ static void fuzz_sign(int rounds)
     }
 }
 
+/* ---- one call per trigger / batch ------------------------------------------------------------ */
+
+/* The body pf_event_sign should frame, built byte by byte (out has room for the worst case). */
+static size_t reference_body(int frame, const char *prefix, size_t pl, const char *data, size_t dl,
+                             char *out)
+{
+    size_t n = 0, i;
+    memcpy(out, prefix, pl);
+    n += pl;
+    if (frame == PF_FRAME_STRING)
+        out[n++] = '"';
+    for (i = 0; i < dl; i++) {
+        if (frame == PF_FRAME_STRING && (data[i] == '"' || data[i] == '\\'))
+            out[n++] = '\\';
+        out[n++] = data[i];
+    }
+    if (frame == PF_FRAME_STRING)
+        out[n++] = '"';
+    if (frame == PF_FRAME_BATCH)
+        out[n++] = ']';
+    out[n++] = '}';
+    return n;
+}
+
+static char *filled(size_t len)
+{
+    char *p = malloc(len ? len : 1);
+    if (p == NULL)
+        exit(2);
+    memset(p, '#', len);
+    return p;
+}
+
+static int untouched(const char *p, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        if (p[i] != '#')
+            return 0;
+    return 1;
+}
+
+static void fuzz_event(int rounds)
+{
+    static const char alphabet[] = "\"\\ab{}:,";
+    int r;
+    for (r = 0; r < rounds; r++) {
+        size_t sl = (size_t)(rng() % 100), kl = (size_t)(rng() % 40), pl = (size_t)(rng() % 60);
+        size_t dl = (size_t)(rng() % (r % 10 == 0 ? 3000 : 300)), pathl = (size_t)(rng() % 50);
+        size_t i, ref_len, tsize;
+        int frame = (int)(rng() % 3);
+        int64_t ts = rng() % 3 ? (int64_t)(rng() >> 1) : (int64_t)(rng() % 10000000000u);
+        int64_t bsize, qsize, n;
+        char *secret = filled(sl), *key = filled(kl), *prefix = filled(pl), *data = filled(dl);
+        char *path = filled(pathl), *ref, *refq, *body, *query, *tail, *shortb;
+        pf_hmac_ctx ctx;
+        pf_endpoint ep;
+
+        fill(secret, sl);
+        fill(key, kl);
+        fill(prefix, pl);
+        fill(path, pathl);
+        fill(data, dl);
+        for (i = 0; i < dl; i++) /* plenty of characters to escape */
+            if (rng() % 4 == 0)
+                data[i] = alphabet[rng() % (sizeof alphabet - 1)];
+        CHECK(pf_hmac_init(&ctx, secret, sl) == PF_OK);
+        CHECK(pf_endpoint_init(&ep, &ctx, "POST", 4, path, pathl, key, kl) == PF_OK);
+
+        ref = malloc(pl + 2 * dl + 3);
+        ref_len = reference_body(frame, prefix, pl, data, dl, ref);
+        bsize = pf_event_body_size(frame, prefix, pl, data, dl);
+        CHECK(bsize == (int64_t)ref_len);
+        qsize = pf_sign_query_size(kl, ts, 0);
+        refq = filled((size_t)qsize);
+        CHECK(pf_endpoint_sign(&ep, ts, ref, ref_len, refq, (size_t)qsize) == qsize);
+
+        /* Exact buffers: the body and the query pf_endpoint_sign gives for it. */
+        body = filled(ref_len);
+        query = filled((size_t)qsize);
+        n = pf_event_sign(&ep, ts, frame, prefix, pl, data, dl, body, ref_len, query, (size_t)qsize);
+        CHECK(n == (int64_t)ref_len);
+        CHECK(memcmp(body, ref, ref_len) == 0);
+        CHECK(memcmp(query, refq, (size_t)qsize) == 0);
+        free(body);
+        free(query);
+
+        /* Room for the worst case (every byte escaped), as Python gives: no counting. */
+        body = filled(pl + 2 * dl + 3);
+        query = filled((size_t)qsize);
+        n = pf_event_sign(&ep, ts, frame, prefix, pl, data, dl, body, pl + 2 * dl + 3, query,
+                          (size_t)qsize);
+        CHECK(n == (int64_t)ref_len);
+        CHECK(memcmp(body, ref, ref_len) == 0 && untouched(body + ref_len, pl + 2 * dl + 3 - ref_len));
+        CHECK(memcmp(query, refq, (size_t)qsize) == 0);
+        free(body);
+        free(query);
+
+        /* The unsigned variant: same body, and the query's tail. */
+        tsize = (size_t)qsize - (PF_SIGN_FIXED_LEN - PF_EVENT_TAIL_FIXED_LEN) - kl;
+        body = filled(ref_len);
+        tail = filled(tsize);
+        n = pf_event_frame(ts, frame, prefix, pl, data, dl, body, ref_len, tail, tsize);
+        CHECK(n == (int64_t)ref_len);
+        CHECK(memcmp(body, ref, ref_len) == 0);
+        CHECK(memcmp(tail, refq + (size_t)qsize - tsize, tsize) == 0);
+        free(body);
+        free(tail);
+
+        /* One byte short, in either buffer: refused before anything is written. */
+        shortb = filled(ref_len - 1);
+        query = filled((size_t)qsize);
+        CHECK(pf_event_sign(&ep, ts, frame, prefix, pl, data, dl, shortb, ref_len - 1, query,
+                            (size_t)qsize) == PF_ERR_BUFFER);
+        CHECK(untouched(shortb, ref_len - 1) && untouched(query, (size_t)qsize));
+        free(query);
+        body = filled(ref_len);
+        query = filled((size_t)qsize - 1);
+        CHECK(pf_event_sign(&ep, ts, frame, prefix, pl, data, dl, body, ref_len, query,
+                            (size_t)qsize - 1) == PF_ERR_BUFFER);
+        CHECK(untouched(body, ref_len) && untouched(query, (size_t)qsize - 1));
+        free(query);
+        tail = filled(tsize - 1);
+        CHECK(pf_event_frame(ts, frame, prefix, pl, data, dl, body, ref_len, tail, tsize - 1)
+              == PF_ERR_BUFFER);
+        CHECK(untouched(body, ref_len) && untouched(tail, tsize - 1));
+        CHECK(pf_event_frame(ts, frame, prefix, pl, data, dl, shortb, ref_len - 1, tail, tsize)
+              == PF_ERR_BUFFER);
+        CHECK(untouched(shortb, ref_len - 1));
+        free(tail);
+        free(body);
+        free(shortb);
+
+        /* "Now": a 10-digit timestamp, and the query of exactly that size. */
+        body = filled(ref_len);
+        query = filled(PF_SIGN_FIXED_LEN + kl + 10);
+        n = pf_event_sign(&ep, -1, frame, prefix, pl, data, dl, body, ref_len, query,
+                          PF_SIGN_FIXED_LEN + kl + 10);
+        CHECK(n == (int64_t)ref_len && memcmp(body, ref, ref_len) == 0);
+        free(body);
+        free(query);
+
+        free(ref);
+        free(refq);
+        free(secret);
+        free(key);
+        free(prefix);
+        free(data);
+        free(path);
+    }
+}
+
+static void test_event_arguments(void)
+{
+    pf_hmac_ctx ctx;
+    pf_endpoint ep;
+    char body[64], query[256], tail[128];
+
+    CHECK(pf_hmac_init(&ctx, "s", 1) == PF_OK);
+    CHECK(pf_endpoint_init(&ep, &ctx, "POST", 4, "/p", 2, "k", 1) == PF_OK);
+    CHECK(pf_event_sign(NULL, 1, 0, "", 0, "", 0, body, 64, query, 256) == PF_ERR_ARG);
+    CHECK(pf_event_sign(&ep, 1, 0, NULL, 1, "", 0, body, 64, query, 256) == PF_ERR_ARG);
+    CHECK(pf_event_sign(&ep, 1, 0, "", 0, NULL, 1, body, 64, query, 256) == PF_ERR_ARG);
+    CHECK(pf_event_sign(&ep, 1, 0, "", 0, "", 0, NULL, 64, query, 256) == PF_ERR_ARG);
+    CHECK(pf_event_sign(&ep, 1, 0, "", 0, "", 0, body, 64, NULL, 256) == PF_ERR_ARG);
+    CHECK(pf_event_sign(&ep, 1, 3, "", 0, "", 0, body, 64, query, 256) == PF_ERR_FRAME);
+    CHECK(pf_event_sign(&ep, 1, -1, "", 0, "", 0, body, 64, query, 256) == PF_ERR_FRAME);
+    CHECK(pf_event_frame(1, 0, "", 0, "", 0, body, 64, NULL, 128) == PF_ERR_ARG);
+    CHECK(pf_event_frame(1, 7, "", 0, "", 0, body, 64, tail, 128) == PF_ERR_FRAME);
+    CHECK(pf_event_body_size(0, "", SIZE_MAX, "", 0) == PF_ERR_ARG);
+    /* NULL data with length 0 is an empty value. */
+    CHECK(pf_event_sign(&ep, 5, PF_FRAME_JSON, NULL, 0, NULL, 0, body, 64, query, 256) == 1);
+    CHECK(body[0] == '}');
+}
+
+static void test_clock(void)
+{
+    int64_t before, now, after;
+
+    CHECK(pf_round_ns(0) == 0);
+    CHECK(pf_round_ns(-1) == PF_ERR_TIMESTAMP);
+    CHECK(pf_round_ns(INT64_C(500000000)) == 0);            /* 0.5 -> 0, to even */
+    CHECK(pf_round_ns(INT64_C(1500000000)) == 2);           /* 1.5 -> 2 */
+    CHECK(pf_round_ns(INT64_C(2500000000)) == 2);           /* 2.5 -> 2 */
+    CHECK(pf_round_ns(INT64_C(2500000001)) == 3);
+    CHECK(pf_round_ns(INT64_C(1353088179400000000)) == INT64_C(1353088179));
+    CHECK(pf_round_ns(INT64_C(1353088179500000000)) == INT64_C(1353088180));
+    CHECK(pf_round_ns(INT64_C(1353088180500000000)) == INT64_C(1353088180));
+    CHECK(pf_round_ns(INT64_C(1353088179600000000)) == INT64_C(1353088180));
+    CHECK(pf_round_ns(INT64_MAX) == INT64_C(9223372037));
+    before = (int64_t)time(NULL);
+    now = pf_now();
+    after = (int64_t)time(NULL);
+    CHECK(now >= before && now <= after + 1);
+}
+
 /* ---- implementations agree ------------------------------------------------------------------ */
 
 static void cross_check_streaming(void)
@@ -634,6 +831,8 @@ static void run_all(const char *label, int fuzz_rounds)
     test_bad_arguments();
     cross_check_streaming();
     fuzz_sign(fuzz_rounds);
+    test_event_arguments();
+    fuzz_event(fuzz_rounds / 4 + 1);
     printf("%-9s %s\n", label, failures == before ? "ok" : "FAILED");
 }
 
@@ -649,6 +848,7 @@ int main(int argc, char **argv)
     if (pf_sha256_use(PF_SHA256_SHANI) == PF_SHA256_SHANI)
         run_all("sha-ni", rounds);
     cross_check_impls();
+    test_clock();
     CHECK(pf_sha256_use(-1) == best);
     CHECK(pf_sha256_use(42) == -1);
     printf("%d checks, %d failures\n", checks, failures);

@@ -5,7 +5,11 @@
 
 ``IMPLEMENTATION`` says which signing path is active: ``"native"`` (the C
 extension) or ``"python"`` (forced with ``PUSHER_FAST_PURE=1``, or when the
-extension is not built).
+extension is not built).  ``HASHING`` says which code computes HMAC-SHA256:
+``"sha-ni"`` (the C extension with the x86 SHA extensions), ``"openssl"`` (the
+standard library: on non-x86 CPUs and on the pure-Python path) or
+``"portable+openssl"`` (x86 without SHA-NI: short messages in C, long ones in
+OpenSSL).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._options import InsecureTransportWarning
-from ._signing import IMPLEMENTATION
+from ._signing import HASHING, IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
 from .client import Pusher
 from .errors import (
@@ -47,6 +51,7 @@ if not TYPE_CHECKING:
 
 
 __all__ = [
+    "HASHING",
     "IMPLEMENTATION",
     "VERSION",
     "InsecureTransportWarning",

@@ -424,9 +424,12 @@ def _finish(args: argparse.Namespace, sender: _LineSender, run: _Run, out: TextI
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from ._bench import run
+    from ._bench import run, run_signing
 
-    run(out, seconds=args.seconds)
+    if args.signing:
+        run_signing(out, seconds=args.seconds)
+    else:
+        run(out, seconds=args.seconds)
     return EXIT_OK
 
 
@@ -553,6 +556,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("bench", "signing micro-benchmarks (this library vs the floor)", [])
     p.add_argument("--seconds", type=_positive_float, default=0.2, help="time per case")
+    p.add_argument(
+        "--signing",
+        action="store_true",
+        help="signed requests per second per core for the common shapes, as a table",
+    )
     p.set_defaults(func=cmd_bench)
 
     for name, text in (

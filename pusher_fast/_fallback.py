@@ -24,6 +24,14 @@ Contract
     equals ``signer.sign_query(method, path, "", body, timestamp)``, at less
     cost per call (the hot path of trigger and batch).
 
+``endpoint.event(frame, prefix, data, timestamp=None) -> (body, query)``
+    Frames a request body and signs it, one native call per trigger/batch.
+    ``frame`` is ``FRAME_STRING`` (body = prefix ``"`` data with ``\\`` and
+    ``"`` backslash-escaped ``"}``: data is orjson output, embedded as a JSON
+    string), ``FRAME_JSON`` (prefix data ``}``) or ``FRAME_BATCH`` (prefix
+    data ``]}``); ``query`` is ``endpoint.sign(body, timestamp)``.  No
+    timestamp means ``round(time.time())``.
+
 ``signer.channel_auth(socket_id, channel, channel_data) -> str | None``
     ``key:HEX`` with HEX the hex HMAC of ``socket_id:channel`` (or
     ``socket_id:channel:channel_data`` when ``channel_data`` is not empty), or
@@ -54,8 +62,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 
-__all__ = ["Endpoint", "Signer", "md5_hex", "validate_extra"]
+__all__ = [
+    "FRAME_BATCH",
+    "FRAME_JSON",
+    "FRAME_STRING",
+    "Endpoint",
+    "Signer",
+    "frame_body",
+    "md5_hex",
+    "validate_extra",
+]
+
+# The same values as the C PF_FRAME_* constants.
+FRAME_STRING = 0
+FRAME_JSON = 1
+FRAME_BATCH = 2
 
 _RESERVED = frozenset(("auth_key", "auth_signature", "auth_timestamp", "auth_version", "body_md5"))
 
@@ -80,6 +103,19 @@ def _as_bytes(value: object, name: str) -> bytes:
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(_as_bytes(data, "data")).hexdigest()
+
+
+def frame_body(frame: int, prefix: bytes, data: bytes) -> bytes:
+    """The request body ``Endpoint.event`` signs (see the contract above)."""
+    if frame == FRAME_STRING:
+        # orjson's output holds no raw control characters: backslash and
+        # quote are all that need escaping.
+        return prefix + b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
+    if frame == FRAME_JSON:
+        return prefix + data + b"}"
+    if frame == FRAME_BATCH:
+        return prefix + data + b"]}"
+    raise ValueError(f"frame must be FRAME_STRING, FRAME_JSON or FRAME_BATCH, not {frame!r}")
 
 
 def validate_extra(extra: str) -> list[tuple[str, str]]:
@@ -184,3 +220,11 @@ class Endpoint:
 
     def sign(self, body: bytes, timestamp: int) -> str:
         return self._signer.sign_query(self._method, self._path, "", body, timestamp)
+
+    def event(
+        self, frame: int, prefix: bytes, data: bytes, timestamp: int | None = None
+    ) -> tuple[bytes, str]:
+        body = frame_body(frame, _as_bytes(prefix, "prefix"), _as_bytes(data, "data"))
+        if timestamp is None:
+            timestamp = round(time.time())
+        return body, self.sign(body, timestamp)

@@ -21,12 +21,17 @@ handler that signs while another result is being decoded from reusing it.
 
 from __future__ import annotations
 
-from typing import Any, Union
+import hashlib
+import hmac
+import platform
+import time
+from types import BuiltinFunctionType
+from typing import Any, Callable, Union
 
 from . import _fallback
 from ._native import ffi, lib
 
-__all__ = ["Signer", "md5_hex", "sha256_backend"]
+__all__ = ["HybridSigner", "Signer", "md5_hex", "sha256_backend"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 _Pair = tuple[bytearray, Any]  # a buffer and a cdata pointer into it
@@ -65,6 +70,71 @@ def _pool_for(size: int) -> list[_Pair]:
 def _new_buffer(size: int) -> _Pair:
     buf = bytearray(size)
     return buf, _from_buffer(buf)
+
+
+# ---- one call per trigger / batch (Endpoint.event) ---------------------------
+#
+# An event's buffers: [query, query pointer, body, body pointer, body capacity,
+# memoryview of body].  The query buffer has the exact size of a query for a
+# 10-digit timestamp, so it decodes whole; the body is sliced out of its buffer.
+_Event = list[Any]
+_event_pools: dict[int, list[_Event]] = {}
+# Body buffers up to this size stay in the pool; larger ones are used once.
+_BODY_POOLED_MAX = 1 << 20
+# C reads the clock only while time.time is the interpreter's own function:
+# replaced (tests, freezegun), Python's value is used, as the official library
+# would.  Replaced already at import, the C clock is never used.
+_clock: Any = time.time if isinstance(time.time, BuiltinFunctionType) else None
+
+
+def _event_buffers(query_size: int, body_size: int) -> _Event:
+    q = bytearray(query_size)
+    b = bytearray(max(body_size, 256))
+    return [q, _from_buffer(q), b, _from_buffer(b), len(b), memoryview(b)]
+
+
+def _grow(entry: _Event, body_size: int) -> _Event:
+    """``entry`` with room for ``body_size`` (a fresh entry when too large to keep)."""
+    if body_size > _BODY_POOLED_MAX:
+        return _event_buffers(len(entry[0]), body_size)
+    b = bytearray(max(body_size, 2 * entry[4]) if 2 * entry[4] <= _BODY_POOLED_MAX else body_size)
+    entry[2:6] = [b, _from_buffer(b), len(b), memoryview(b)]
+    return entry
+
+
+def _event_error(rc: int, frame: int) -> Exception:
+    if rc == lib.PF_ERR_FRAME:
+        try:
+            _fallback.frame_body(frame, b"", b"")
+        except ValueError as exc:
+            return exc
+    return _error(rc, "event")
+
+
+def _event_slow(
+    c_call: Callable[..., int], first: Any, qsize_of: Callable[[int], int],
+    frame: int, prefix: Any, data: Any, timestamp: Any,
+) -> tuple[bytes, bytearray]:  # fmt: skip
+    """``Endpoint.event`` for unusual input: checks, exact sizes, precise errors.
+    Returns the body and the raw query (or tail)."""
+    prefix = _as_bytes(prefix, "prefix")
+    data = _as_bytes(data, "data")
+    if timestamp is None:
+        # Python's own clock: time.time is replaced (tests, freezegun) or C
+        # could not read a 10-digit time.
+        timestamp = round(time.time())
+    elif timestamp.__class__ is not int:
+        timestamp = Signer._check_timestamp(timestamp)
+    qsize = qsize_of(timestamp)  # checks the range
+    bsize = lib.pf_event_body_size(frame, prefix, len(prefix), data, len(data))
+    if bsize < 0:
+        raise _event_error(bsize, frame)
+    b, q = _new_buffer(bsize), _new_buffer(qsize)
+    n = c_call(first, timestamp, frame, prefix, len(prefix), data, len(data),
+               b[1], bsize, q[1], qsize)  # fmt: skip
+    if n != bsize:
+        raise _event_error(n, frame) if n < 0 else RuntimeError(f"body of {n} bytes, not {bsize}")
+    return bytes(b[0]), q[0]
 
 
 # The argument checks are the fallback's own, so both paths refuse alike.
@@ -313,11 +383,11 @@ class Signer:
 class Endpoint:
     """One method and path of one signer, prepared in C (``pf_endpoint``).
 
-    ``sign`` is a closure over everything it needs: on the trigger hot path
-    every attribute lookup saved counts.
+    ``sign`` and ``event`` are closures over everything they need: on the
+    trigger hot path every attribute lookup saved counts.
     """
 
-    __slots__ = ("_ep", "sign")
+    __slots__ = ("_ep", "event", "sign")
 
     def __init__(self, signer: Signer, method: bytes, path: bytes) -> None:
         ep = ffi.new("pf_endpoint *")
@@ -333,6 +403,10 @@ class Endpoint:
         c_sign = lib.pf_endpoint_sign
         pop = pool10.pop
         push = pool10.append
+        exact_size = signer._exact_size
+        self.event = _make_event(
+            lib.pf_event_sign, ep, size10, lambda ts: exact_size(0, ts, ""), bytearray.decode
+        )
 
         def sign(body: Buffer, timestamp: int) -> str:
             """``Signer.sign_query(method, path, "", body, timestamp)``."""
@@ -367,3 +441,220 @@ def _sign_slow(signer: Signer, ep: Any, body: Buffer, timestamp: int) -> str:
     if n == size:
         return pair[0].decode()
     raise signer._sign_error(n, "", timestamp)
+
+
+def _make_event(
+    c_call: Callable[..., int],
+    first: Any,
+    size10: int,
+    qsize_of: Callable[[int], int],
+    finish: Callable[[bytearray], str],
+) -> Callable[..., tuple[bytes, str]]:
+    """``event(frame, prefix, data, timestamp=None) -> (body, query)`` over
+    ``c_call`` (``pf_event_sign`` with an endpoint, or ``pf_event_frame``),
+    whose second output ``finish`` turns into the query."""
+    pool = _event_pools.setdefault(size10, [])
+    pop = pool.pop
+    push = pool.append
+    time_module = time
+    clock = _clock
+    pooled_max = _BODY_POOLED_MAX
+
+    def event(
+        frame: int, prefix: bytes, data: bytes, timestamp: int | None = None
+    ) -> tuple[bytes, str]:
+        """Frames and signs one request body (see ``pusher_fast._fallback``)."""
+        if timestamp is None and time_module.time is clock:
+            try:
+                n_prefix = len(prefix)
+                n_data = len(data)
+                # Room for the worst case, every data byte escaped: C need not count.
+                need = n_prefix + 2 * n_data + 3
+                try:
+                    entry = pop()
+                except IndexError:
+                    entry = _event_buffers(size10, need)
+                keep = True
+                if entry[4] < need:
+                    entry = _grow(entry, need)
+                    keep = entry[4] <= pooled_max
+                # cffi takes only bytes for the pointers (TypeError: the slow path).
+                n = c_call(
+                    first, -1, frame, prefix, n_prefix, data, n_data,
+                    entry[3], entry[4], entry[1], size10,
+                )  # fmt: skip
+            except TypeError:
+                n = -1
+                keep = False
+            if n >= 0:
+                body: bytes = entry[5][:n].tobytes()
+                query = finish(entry[0])
+                if keep:
+                    push(entry)
+                return body, query
+            if keep:
+                push(entry)
+        body, raw = _event_slow(c_call, first, qsize_of, frame, prefix, data, timestamp)
+        return body, finish(raw)
+
+    return event
+
+
+# Where our SHA-256 has no hardware path, messages from this length on are
+# HMACed by OpenSSL.  On x86 without SHA-NI, OpenSSL's SIMD code and our
+# portable C measured even at 250 B (the call into OpenSSL costs what its
+# faster blocks save) and OpenSSL ahead from 1 KB (1.3x; 1.7x at 9 KB).
+# Elsewhere (ARM and others) OpenSSL has the CPU's SHA-2 instructions: always.
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86")
+OPENSSL_FROM: int = 384 if _X86 else 0
+
+
+_c_hmac_hex = Signer.hmac_hex
+_c_verify = Signer.verify
+_c_sign_query = Signer.sign_query
+_c_channel_auth = Signer.channel_auth
+_c_user_auth = Signer.user_auth
+
+
+class HybridSigner(Signer):
+    """The signer for CPUs where our SHA-256 has no hardware path.
+
+    HMAC-SHA256 of messages of ``openssl_from`` bytes or more comes from the
+    standard library (OpenSSL, which has fast code for every CPU); shorter
+    ones, and all framing and MD5, stay in C.  Same contract and bytes as the
+    other signers.
+    """
+
+    __slots__ = ("_openssl_from", "_ssl")
+
+    def __init__(self, key: str, secret: str, openssl_from: int | None = None) -> None:
+        super().__init__(key, secret)
+        self._ssl = _fallback.Signer(key, secret)  # hashlib/hmac: OpenSSL
+        self._openssl_from = OPENSSL_FROM if openssl_from is None else openssl_from
+
+    def __repr__(self) -> str:
+        return f"HybridSigner(key={self._key!r}, secret=<hidden>)"
+
+    # Each method routes by the length of the string it HMACs; a TypeError
+    # from len() sends the call to C, whose checks explain it.
+
+    def hmac_hex(self, message: Buffer) -> str:
+        try:
+            if len(message) < self._openssl_from:
+                return _c_hmac_hex(self, message)
+        except TypeError:
+            return _c_hmac_hex(self, message)
+        return self._ssl.hmac_hex(message)  # type: ignore[arg-type]
+
+    def verify(self, message: Buffer, signature: str) -> bool:
+        try:
+            if len(message) < self._openssl_from:
+                return _c_verify(self, message, signature)
+        except TypeError:
+            return _c_verify(self, message, signature)
+        return self._ssl.verify(message, signature)  # type: ignore[arg-type]
+
+    def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
+        # The string signed: method, path and a query of about 150 + len(extra) bytes.
+        try:
+            if len(method) + len(path) + len(extra) + 150 < self._openssl_from:
+                return _c_sign_query(self, method, path, extra, body, timestamp)
+        except TypeError:
+            return _c_sign_query(self, method, path, extra, body, timestamp)
+        return self._ssl.sign_query(method, path, extra, body, timestamp)  # type: ignore[arg-type]
+
+    def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
+        try:
+            if len(socket_id) + len(channel) + len(channel_data) + 2 < self._openssl_from:
+                return _c_channel_auth(self, socket_id, channel, channel_data)
+        except TypeError:
+            return _c_channel_auth(self, socket_id, channel, channel_data)
+        return self._ssl.channel_auth(socket_id, channel, channel_data)
+
+    def user_auth(self, socket_id: str, user_data: str) -> str | None:
+        try:
+            if len(socket_id) + len(user_data) + 8 < self._openssl_from:
+                return _c_user_auth(self, socket_id, user_data)
+        except TypeError:
+            return _c_user_auth(self, socket_id, user_data)
+        return self._ssl.user_auth(socket_id, user_data)
+
+    def endpoint(  # type: ignore[override]
+        self, method: str, path: str
+    ) -> Endpoint | _fallback.Endpoint | HybridEndpoint:
+        """``sign_query`` bound to ``method`` and ``path`` (no extras)."""
+        _check_str(method, "method")
+        _check_str(path, "path")
+        # The string signed: METHOD \n PATH \n auth_key=KEY & a tail of 84 bytes.
+        if len(method) + len(path) + len(self._key) + 96 >= self._openssl_from:
+            return HybridEndpoint(self, method, path)
+        return super().endpoint(method, path)
+
+
+class HybridEndpoint:
+    """An endpoint of a ``HybridSigner``: C framing and MD5, OpenSSL HMAC.
+
+    Without extra parameters an endpoint's query is always
+    ``auth_key=KEY&auth_signature=HEX&TAIL`` with
+    TAIL = ``auth_timestamp=TS&auth_version=1.0&body_md5=MD5``, and the string
+    signed is ``METHOD\\nPATH\\nauth_key=KEY&TAIL``.
+    """
+
+    __slots__ = ("event", "sign")
+
+    def __init__(self, signer: HybridSigner, method: str, path: str) -> None:
+        _check_str(method, "method")
+        _check_str(path, "path")
+        key = signer._key
+        secret = signer._ssl._secret
+        head = f"{method}\n{path}\nauth_key={key}&".encode()
+        qhead = f"auth_key={key}&auth_signature="
+        # The HMAC state after the constant head, copied per request: for the
+        # short strings signed here OpenSSL's one-shot hmac.digest costs more
+        # (its setup per call) than a copy, an update and the digest.
+        keyed = _hmac_new(secret, head)
+        md5 = hashlib.md5
+
+        def sign(body: Buffer, timestamp: int) -> str:
+            """``Signer.sign_query(method, path, "", body, timestamp)``."""
+            if body.__class__ is not bytes:
+                body = _as_bytes(body, "body")
+            if timestamp.__class__ is not int:
+                timestamp = Signer._check_timestamp(timestamp)
+            if not 0 <= timestamp <= _INT64_MAX:
+                raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+            tail = f"auth_timestamp={timestamp}&auth_version=1.0&body_md5={md5(body).hexdigest()}"
+            h = keyed.copy()
+            h.update(tail.encode())
+            signature: str = h.hexdigest()
+            return qhead + signature + "&" + tail
+
+        def finish(tail: bytearray) -> str:
+            h = keyed.copy()
+            h.update(tail)
+            signature: str = h.hexdigest()
+            return qhead + signature + "&" + tail.decode()
+
+        def tail_size(timestamp: int) -> int:
+            if not 0 <= timestamp <= _INT64_MAX:
+                raise ValueError(f"timestamp must be between 0 and 2**63-1, not {timestamp!r}")
+            return int(lib.PF_EVENT_TAIL_FIXED_LEN) + len(str(timestamp))
+
+        self.sign = sign
+        self.event = _make_event(
+            _event_frame_call, None, lib.PF_EVENT_TAIL_FIXED_LEN + 10, tail_size, finish
+        )
+
+
+def _hmac_new(secret: bytes, message: bytes) -> Any:
+    """An HMAC-SHA256 object over ``message``: OpenSSL's own when available
+    (its C methods, without the ``hmac`` module's Python wrapper)."""
+    try:
+        from _hashlib import hmac_new  # CPython built with OpenSSL
+    except ImportError:  # pragma: no cover - depends on the build
+        return hmac.new(secret, message, hashlib.sha256)
+    return hmac_new(secret, message, "sha256")
+
+
+def _event_frame_call(_unused: None, *args: Any) -> int:
+    return int(lib.pf_event_frame(*args))

@@ -444,3 +444,29 @@ def test_local_server_commands_show_defaults(command: str, capsys) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert "(default: 10)" in out  # --max-batch-size / --batch-size
+
+
+def test_bench_signing_prints_one_row_per_shape(capsys) -> None:
+    code, out, _ = run(capsys, "bench", "--signing", "--seconds", "0.002")
+    assert code == 0
+    lines = out.splitlines()
+    assert "HMAC by" in lines[0]
+    table = [line for line in lines if line.startswith("|")]
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert header == [
+        "case", "pusher_fast", "hashlib/hmac", "official", "vs official", "vs hashlib/hmac",
+    ]  # fmt: skip
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+    assert [row[0] for row in rows] == [
+        "trigger 100 B",
+        "trigger 9 KB",
+        "trigger_batch 10 x 100 B",
+        "authenticate private",
+        "authenticate presence",
+        "validate_webhook 1 KB",
+    ]
+    for row in rows:
+        assert len(row) == 6
+        for rate in row[1:4]:  # the official library is a test dependency: all three ran
+            assert float(rate.replace(",", "")) > 0
+        assert row[4].endswith("x") and row[5].endswith("x")

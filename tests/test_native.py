@@ -709,3 +709,287 @@ def test_non_ascii_key_signs_alike_on_both_paths(key: str) -> None:
         assert f"auth_signature={mac}" in query
     endpoint_query = fast.endpoint("POST", "/apps/3/events").sign(b"{}", 1353088179)
     assert endpoint_query == slow.endpoint("POST", "/apps/3/events").sign(b"{}", 1353088179)
+
+
+# ---- one call per trigger / batch (Endpoint.event) ---------------------------------
+
+import time  # noqa: E402
+
+import orjson  # noqa: E402
+
+FRAMES = [_fallback.FRAME_STRING, _fallback.FRAME_JSON, _fallback.FRAME_BATCH]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+event_data = st.one_of(
+    json_values.map(orjson.dumps),  # what the client passes: orjson's output
+    bodies(),  # and anything else: every path treats bytes alike
+    st.sampled_from([b"", b'"', b"\\", b'\\"', b'"\\' * 50, b"\\" * 900]),
+)
+prefixes = st.one_of(
+    st.sampled_from([b'{"name":"e","channels":["c"],"data":', b'{"batch":[', b""]),
+    st.binary(max_size=120),
+)
+
+
+def event_signers(key: str, secret: str) -> list:  # type: ignore[type-arg]
+    """The native signers: all C, and C framing with OpenSSL HMACs (always, and
+    from this CPU's threshold on)."""
+    return [
+        native.Signer(key, secret),
+        native.HybridSigner(key, secret, openssl_from=0),
+        native.HybridSigner(key, secret),
+    ]
+
+
+@PROPERTY
+@given(
+    key=texts,
+    secret=secrets,
+    path=paths,
+    frame=st.sampled_from(FRAMES),
+    prefix=prefixes,
+    data=event_data,
+    timestamp=timestamps,
+)
+@example(key=KEY, secret=SECRET, path="/apps/3/events", frame=0,
+         prefix=b'{"name":"foo","channels":["project-3"],"data":', data=b'{"some":"data"}',
+         timestamp=1353088179)  # fmt: skip
+def test_event_matches_fallback(
+    sha_impl: int, key: str, secret: str, path: str, frame: int, prefix: bytes, data: bytes,
+    timestamp: int,
+) -> None:  # fmt: skip
+    slow = _fallback.Signer(key, secret).endpoint("POST", path)
+    body = _fallback.frame_body(frame, prefix, data)
+    expected = (body, slow.sign(body, timestamp))
+    assert slow.event(frame, prefix, data, timestamp) == expected
+    for signer in event_signers(key, secret):
+        assert signer.endpoint("POST", path).event(frame, prefix, data, timestamp) == expected
+
+
+def test_event_worked_example(sha_impl: int) -> None:
+    prefix = b'{"name":"foo","channels":["project-3"],"data":'
+    for signer in [*event_signers(KEY, SECRET), _fallback.Signer(KEY, SECRET)]:
+        body, query = signer.endpoint("POST", "/apps/3/events").event(
+            _fallback.FRAME_STRING, prefix, b'{"some":"data"}', 1353088179
+        )
+        assert body == TRIGGER_BODY
+        assert query == _fallback.Signer(KEY, SECRET).sign_query(
+            "POST", "/apps/3/events", "", TRIGGER_BODY, 1353088179
+        )
+
+
+def _python_seconds(ns: int) -> float:
+    """time.time()'s value for a clock reading of ``ns`` (CPython's _PyTime_AsSecondsDouble)."""
+    if ns % 10**9 == 0:
+        return float(ns // 10**9)
+    return float(ns) / 1e9
+
+
+@given(
+    ns=st.one_of(
+        st.integers(0, 2**63 - 1),
+        st.integers(1_000_000_000, 9_000_000_000).map(lambda s: s * 10**9 + 500_000_000),
+        st.integers(1_000_000_000, 9_000_000_000).flatmap(
+            lambda s: st.integers(s * 10**9 + 499_999_990, s * 10**9 + 500_000_010)
+        ),
+    )
+)
+@example(ns=500_000_000)
+@example(ns=1_500_000_000)
+@example(ns=2_500_000_000)
+def test_c_clock_rounds_like_python(ns: int) -> None:
+    """pf_now() is round(time.time()) for the same clock reading, half to even included."""
+    assert lib.pf_round_ns(ns) == round(_python_seconds(ns))
+
+
+def test_c_clock_reads_the_same_clock_as_python() -> None:
+    for _ in range(20):
+        before = round(time.time())
+        now = lib.pf_now()
+        after = round(time.time())
+        assert before <= now <= after
+
+
+def test_event_now_uses_the_clock(sha_impl: int) -> None:
+    """No timestamp: C reads the clock; the result is the fallback's at that second."""
+    prefix, data = b'{"name":"e","channels":["c"],"data":', b'{"a":"\\"q\\""}'
+    slow = _fallback.Signer(KEY, SECRET).endpoint("POST", "/apps/1/events")
+    for signer in event_signers(KEY, SECRET):
+        endpoint = signer.endpoint("POST", "/apps/1/events")
+        for frame in FRAMES:
+            before = round(time.time())
+            body, query = endpoint.event(frame, prefix, data)
+            after = round(time.time())
+            ts = int(dict(p.split("=", 1) for p in query.split("&"))["auth_timestamp"])
+            assert before <= ts <= after
+            assert (body, query) == slow.event(frame, prefix, data, ts)
+
+
+def test_event_now_follows_a_replaced_clock(sha_impl: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen time (tests, freezegun) is obeyed: C's clock is used only for the real one."""
+    monkeypatch.setattr(time, "time", lambda: 1353088179.5)  # half to even: ...180
+    prefix, data = b"{", b"1"
+    expected = _fallback.Signer(KEY, SECRET).endpoint("POST", "/p").event(1, prefix, data)
+    assert "auth_timestamp=1353088180&" in expected[1]
+    for signer in event_signers(KEY, SECRET):
+        assert signer.endpoint("POST", "/p").event(1, prefix, data) == expected
+
+
+@pytest.mark.parametrize("frame", [3, -1, 99])
+def test_event_refuses_unknown_frames_alike(frame: int) -> None:
+    messages = set()
+    for signer in [*event_signers(KEY, SECRET), _fallback.Signer(KEY, SECRET)]:
+        for timestamp in (None, 5):
+            with pytest.raises(ValueError, match="frame") as info:
+                signer.endpoint("POST", "/p").event(frame, b"", b"", timestamp)
+            messages.add(str(info.value))
+    assert len(messages) == 1
+
+
+@pytest.mark.parametrize("timestamp", [-1, -1.0, 2**63, True, 1.5, "1"])
+def test_event_refuses_bad_timestamps_alike(timestamp: object) -> None:
+    for signer in [*event_signers(KEY, SECRET), _fallback.Signer(KEY, SECRET)]:
+        with pytest.raises((TypeError, ValueError)):
+            signer.endpoint("POST", "/p").event(1, b"", b"", timestamp)
+
+
+def test_event_accepts_bytes_like_and_refuses_str() -> None:
+    expected = _fallback.Signer(KEY, SECRET).endpoint("POST", "/p").event(0, b"{", b'"', 7)
+    for signer in event_signers(KEY, SECRET):
+        endpoint = signer.endpoint("POST", "/p")
+        assert endpoint.event(0, bytearray(b"{"), memoryview(b'"'), 7) == expected
+        with pytest.raises(TypeError, match="data"):
+            endpoint.event(0, b"{", '"', 7)
+
+
+def test_event_buffers_grow_and_large_bodies_pass() -> None:
+    """Bodies from empty to past the pooled-buffer limit, alternating, in one pool."""
+    slow = _fallback.Signer(KEY, SECRET).endpoint("POST", "/p")
+    sizes = [0, 10, 5000, 3, native._BODY_POOLED_MAX + 7, 1, 300_000, 2]
+    for signer in event_signers(KEY, SECRET):
+        endpoint = signer.endpoint("POST", "/p")
+        for size in sizes:
+            data = (b'ab"\\' * (size // 4 + 1))[:size]
+            for frame in FRAMES:
+                got = endpoint.event(frame, b"{", data)
+                ts = int(got[1].split("auth_timestamp=")[1].split("&")[0])
+                assert got == slow.event(frame, b"{", data, ts)
+
+
+def test_event_threads_share_nothing() -> None:
+    """Concurrent events (the GIL is released in C) each get their own buffers."""
+    cases = [
+        (i % 3, b"{" * (i % 7), b'x"\\' * (i * 37 % 900), 1_600_000_000 + i) for i in range(150)
+    ]
+    slow = _fallback.Signer(KEY, SECRET).endpoint("POST", "/apps/1/events")
+    expected = [slow.event(*case) for case in cases]
+    errors: list[int] = []
+
+    def work(endpoint) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(5):
+            for i, (case, want) in enumerate(zip(cases, expected)):
+                if endpoint.event(*case) != want:
+                    errors.append(i)
+
+    endpoints = [s.endpoint("POST", "/apps/1/events") for s in event_signers(KEY, SECRET)]
+    threads = [threading.Thread(target=work, args=(endpoints[i % 3],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_c_event_checks_every_buffer() -> None:
+    """Too-small buffers are refused before anything is written; exact ones suffice."""
+    signer = native.Signer(KEY, SECRET)
+    endpoint = signer.endpoint("POST", "/apps/3/events")
+    prefix, data = b'{"x":', b'a"b\\c'
+    bsize = lib.pf_event_body_size(0, prefix, len(prefix), data, len(data))
+    assert bsize == len(_fallback.frame_body(0, prefix, data))
+    qsize = lib.pf_sign_query_size(len(KEY), 1353088179, 0)
+    for bcap, qcap, ok in [
+        (bsize, qsize, True),
+        (bsize - 1, qsize, False),
+        (bsize, qsize - 1, False),
+    ]:
+        body = ffi.new("char[]", b"#" * bcap)
+        query = ffi.new("char[]", b"#" * qcap)
+        n = lib.pf_event_sign(
+            endpoint._ep,
+            1353088179,
+            0,
+            prefix,
+            len(prefix),
+            data,
+            len(data),
+            body,
+            bcap,
+            query,
+            qcap,
+        )
+        if ok:
+            assert n == bsize
+        else:
+            assert n == lib.PF_ERR_BUFFER
+            assert ffi.buffer(body, bcap)[:] == b"#" * bcap
+            assert ffi.buffer(query, qcap)[:] == b"#" * qcap
+
+
+@PROPERTY
+@given(
+    key=texts,
+    secret=secrets,
+    message=bodies(),
+    socket_id=socket_ids,
+    channel=channel_names,
+    data=texts,
+    openssl_from=st.sampled_from([0, 1, 60, 100, 200, 384, 10**9]),
+)
+def test_hybrid_signer_matches_fallback_on_both_sides_of_its_threshold(
+    sha_impl: int, key: str, secret: str, message: bytes, socket_id: str, channel: str,
+    data: str, openssl_from: int,
+) -> None:  # fmt: skip
+    """Messages below ``openssl_from`` go to C, the others to OpenSSL: same bytes."""
+    hybrid = native.HybridSigner(key, secret, openssl_from=openssl_from)
+    slow = _fallback.Signer(key, secret)
+    expected = slow.hmac_hex(message)
+    assert hybrid.hmac_hex(message) == expected
+    assert hybrid.verify(message, expected) is True
+    assert hybrid.verify(message, expected[:-1] + "0") is (expected[-1] == "0")
+    assert hybrid.channel_auth(socket_id, channel, data) == slow.channel_auth(
+        socket_id, channel, data
+    )
+    assert hybrid.user_auth(socket_id, data) == slow.user_auth(socket_id, data)
+    path = "/apps/3/" + data
+    assert hybrid.sign_query("POST", path, "", message, 1353088179) == slow.sign_query(
+        "POST", path, "", message, 1353088179
+    )
+    assert hybrid.endpoint("POST", path).sign(message, 7) == slow.endpoint("POST", path).sign(
+        message, 7
+    )
+
+
+def test_hybrid_signer_routes_by_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long messages reach OpenSSL, short ones C (the routing the threshold promises)."""
+    hybrid = native.HybridSigner(KEY, SECRET, openssl_from=100)
+    to_openssl: list[int] = []
+    real = _fallback.Signer.hmac_hex
+
+    def spy(self, message):  # type: ignore[no-untyped-def]
+        to_openssl.append(len(message))
+        return real(self, message)
+
+    monkeypatch.setattr(_fallback.Signer, "hmac_hex", spy)
+    hybrid.hmac_hex(b"x" * 99)
+    assert to_openssl == []
+    hybrid.hmac_hex(b"x" * 100)
+    assert to_openssl == [100]
+    assert isinstance(hybrid.endpoint("POST", "/p"), native.HybridEndpoint)
+    assert isinstance(
+        native.HybridSigner(KEY, SECRET, openssl_from=10**6).endpoint("POST", "/p"),
+        native.Endpoint,
+    )

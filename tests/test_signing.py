@@ -9,10 +9,15 @@ vectors or recomputed here with ``hashlib``/``hmac``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib
+import json
 import os
+import platform
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -54,12 +59,17 @@ def _load_native() -> types.ModuleType:
     return pytest.importorskip("pusher_fast._native_signer")
 
 
-@pytest.fixture(scope="module", params=["python", "native"])
+@pytest.fixture(scope="module", params=["python", "native", "hybrid"])
 def impl(request: pytest.FixtureRequest) -> types.ModuleType:
-    """A module implementing the contract: ``Signer`` and ``md5_hex``."""
+    """A module implementing the contract: ``Signer`` and ``md5_hex``.  "hybrid"
+    is the native path of CPUs without SHA extensions (C framing, OpenSSL HMAC)."""
     if request.param == "python":
         return _fallback
-    return _load_native()
+    native = _load_native()
+    if request.param == "hybrid":  # every HMAC from OpenSSL, whatever its length
+        signer = functools.partial(native.HybridSigner, openssl_from=0)
+        return types.SimpleNamespace(Signer=signer, md5_hex=native.md5_hex)  # type: ignore[return-value]
+    return native
 
 
 # -- the worked vectors, through the public API -----------------------------------
@@ -132,7 +142,67 @@ class TestImplementationSelection:
             pytest.skip("PUSHER_FAST_PURE=1 forces the fallback")
         native = _load_native()
         assert pusher_fast.IMPLEMENTATION == "native"
-        assert _signing.Signer is native.Signer
+        expected = native.Signer if pusher_fast.HASHING == "sha-ni" else native.HybridSigner
+        assert _signing.Signer is expected
+
+    def test_hashing_names_the_hmac_code(self):
+        if _signing.Signer is _fallback.Signer:
+            assert pusher_fast.HASHING in ("openssl", "hashlib")
+            return
+        from pusher_fast._native import lib
+
+        hardware = lib.pf_sha256_impl() == lib.PF_SHA256_SHANI
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+        expected = "sha-ni" if hardware else ("portable+openssl" if x86 else "openssl")
+        assert pusher_fast.HASHING == expected
+        assert (pusher_fast.HASHING == "sha-ni") == (_signing.Signer.__name__ == "Signer")
+
+    def test_forced_portable_sha_signs_with_openssl_and_the_same_bytes(self):
+        """PUSHER_FAST_FORCE_PORTABLE_SHA=1: as on a CPU without SHA extensions,
+        HMAC comes from the standard library; every request is byte-identical."""
+        _load_native()
+        script = (
+            "import json, time\n"
+            "time.time = lambda: 1353088179.4\n"
+            "import pusher_fast\n"
+            "from pusher_fast import _signing\n"
+            "from pusher_fast._native import lib\n"
+            "from tests.helpers import make_client\n"
+            "c = make_client()\n"
+            "reqs = [c._trigger_request('project-3', 'foo', {'some': 'da\"ta\\\\'}),\n"
+            "        c._trigger_request('project-3', 'foo', 'text'),\n"
+            "        c._batch_request([{'channel': 'a', 'name': 'b', 'data': {'x': 1}}]*3),\n"
+            "        c._trigger_request(['a', 'b'], 'foo', {'x': 1}, socket_id='1.2')]\n"
+            "print(json.dumps({'implementation': pusher_fast.IMPLEMENTATION,\n"
+            "  'hashing': pusher_fast.HASHING, 'signer': _signing.Signer.__name__,\n"
+            "  'portable': lib.pf_sha256_impl() == lib.PF_SHA256_PORTABLE,\n"
+            "  'auth': c.authenticate('presence-x', '1.2', {'user_id': 'u'}),\n"
+            "  'requests': [[r.body.decode(), r.query_string] for r in reqs]}))\n"
+        )
+        results = {}
+        for name, extra in [
+            ("portable", {"PUSHER_FAST_FORCE_PORTABLE_SHA": "1"}),
+            ("pure", {"PUSHER_FAST_PURE": "1"}),
+            ("default", {}),
+        ]:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHER_FAST_")}
+            env.update(extra)
+            out = subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            ).stdout  # fmt: skip
+            results[name] = json.loads(out)
+        portable = results["portable"]
+        assert portable["implementation"] == "native"
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+        assert portable["hashing"] == ("portable+openssl" if x86 else "openssl")
+        assert portable["signer"] == "HybridSigner"
+        assert portable["portable"] is True
+        assert results["pure"]["implementation"] == "python"
+        for other in ("pure", "default"):
+            assert portable["requests"] == results[other]["requests"]
+            assert portable["auth"] == results[other]["auth"]
+        assert "auth_timestamp=1353088179&" in portable["requests"][0][1]
 
     @pytest.mark.timeout(120)
     @pytest.mark.parametrize(
