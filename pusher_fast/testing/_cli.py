@@ -82,15 +82,17 @@ def serve(argv: list[str]) -> int:
         return 1
     if args.verbose:
         server.on_request(lambda req: _log_request(server, req, out))
-    # SIGTERM handled before the URL is printed: a supervisor may stop us right after.
+    # SIGTERM and SIGINT (Ctrl-C) handled before the URL is printed: a supervisor (or a test)
+    # may stop us right after reading it, before the main thread gets back from printing.
     stop = threading.Event()
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
-        def on_term(signum: int, frame: Optional[FrameType]) -> None:
+        def on_stop(signum: int, frame: Optional[FrameType]) -> None:
             stop.set()
 
-        previous = signal.signal(signal.SIGTERM, on_term)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_stop)
     print(f"PUSHER_URL={server.pusher_url}", file=out)
     print(
         f"Local Pusher HTTP API on {server.url}  app_id={server.app_id} key={server.key} "
@@ -109,8 +111,8 @@ def serve(argv: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         server.stop()
     core = server._core
     print(
