@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._observe import RequestRecord
 from ._options import InsecureTransportWarning
 from ._signing import IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
@@ -58,6 +59,7 @@ __all__ = [
     "PusherForbidden",
     "PusherTransportError",
     "PusherWebhookError",
+    "RequestRecord",
     "Webhook",
     "WebhookEvent",
     "errors",

@@ -322,6 +322,11 @@ class _BulkBase:
         failures = [
             FailedEvent(_replay(item), reason, status, attempts, ambiguous) for item in items
         ]
+        # One line per batch; the reason is the server's answer or the transport error
+        # (no event data: the channels and payloads stay in the FailedEvents).
+        _log.error(
+            "bulk: %d event(s) failed after %d attempt(s): %s", len(items), attempts, reason
+        )
         with self._lock:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
