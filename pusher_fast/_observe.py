@@ -21,8 +21,9 @@ logger = logging.getLogger("pusher_fast")
 # A library stays silent unless the application configures logging.
 logger.addHandler(logging.NullHandler())
 
-_DEBUG = logging.DEBUG
-_is_enabled = logger.isEnabledFor
+DEBUG = _DEBUG = logging.DEBUG
+#: ``debug_enabled(DEBUG)``: the logger's own check, cached by logging (about 50 ns).
+debug_enabled = _is_enabled = logger.isEnabledFor
 
 #: The attempt number of the request being sent, set by the retry loops from the second
 #: attempt on (unset: the first).
@@ -190,10 +191,12 @@ def log_resend(request: Any) -> None:
 __all__ = [
     "ATTEMPT",
     "CONNECTION",
+    "DEBUG",
     "OnRequest",
     "RequestRecord",
     "async_observed",
     "check_hook",
+    "debug_enabled",
     "log_resend",
     "log_retry",
     "logger",

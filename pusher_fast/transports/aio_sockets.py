@@ -11,7 +11,7 @@ import select
 from typing import TYPE_CHECKING, Any, Optional
 
 from .._http11 import ProtocolError, ResponseReader
-from .._observe import CONNECTION, log_resend, observing
+from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
 from .._request import Request
 from . import base
 from .base import AsyncPolicyTransport, Raw, SocketSetup, process_response
@@ -199,7 +199,7 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     async def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        if not self.policy.total and not observing(self):
+        if not self.policy.total and self.on_request is None and not debug_enabled(DEBUG):
             reader = await self._send(request)
             return process_response(reader.status, reader.body)
         return await super().send_request(request)

@@ -14,7 +14,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._http11 import ProtocolError, ResponseReader
-from .._observe import CONNECTION, log_resend, observing
+from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
 from .._request import Request
 from . import base
 from .base import PolicyTransport, Raw, SocketSetup, process_response
@@ -98,7 +98,7 @@ class SocketTransport(SocketSetup, PolicyTransport):
 
     def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        if not self.policy.total and not observing(self):
+        if not self.policy.total and self.on_request is None and not debug_enabled(DEBUG):
             reader = self._send(request)
             return process_response(reader.status, reader.body)
         return super().send_request(request)
