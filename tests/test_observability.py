@@ -298,6 +298,21 @@ def test_aiohttp_transport_reports(server: PusherServer) -> None:
     assert [(r.status, r.path) for r in records] == [(200, "/apps/123456/events")]
 
 
+def test_tornado_transport_reports(server: PusherServer) -> None:
+    from pusher_fast.tornado import TornadoBackend
+
+    records: list[RequestRecord] = []
+
+    async def main() -> Any:
+        client = pusher_fast.Pusher(
+            **server.client_kwargs(), backend=TornadoBackend, on_request=records.append
+        )
+        return await client.trigger("orders", "created", {})
+
+    assert asyncio.run(main()) == {}
+    assert [(r.status, r.path, r.reused) for r in records] == [(200, "/apps/123456/events", None)]
+
+
 # -- the examples ------------------------------------------------------------------------------
 
 
