@@ -330,9 +330,7 @@ class _BulkBase:
         ]
         # One line per batch; the reason is the server's answer or the transport error
         # (no event data: the channels and payloads stay in the FailedEvents).
-        _log.error(
-            "bulk: %d event(s) failed after %d attempt(s): %s", len(items), attempts, reason
-        )
+        _log.error("bulk: %d event(s) failed after %d attempt(s): %s", len(items), attempts, reason)
         with self._lock:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
