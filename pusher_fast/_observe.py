@@ -157,11 +157,6 @@ def async_observed(
     return send
 
 
-def observing(transport: Any) -> bool:
-    """True when ``transport``'s requests are to be reported (a hook, or DEBUG logs)."""
-    return transport.on_request is not None or _is_enabled(_DEBUG)
-
-
 def log_retry(request: Any, attempt: int, outcome: object, delay: float) -> None:
     """WARNING: attempt ``attempt`` of ``request`` failed and is retried after ``delay``."""
     if isinstance(outcome, tuple):
@@ -201,5 +196,4 @@ __all__ = [
     "log_retry",
     "logger",
     "observed",
-    "observing",
 ]

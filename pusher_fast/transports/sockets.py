@@ -73,7 +73,8 @@ class SocketTransport(SocketSetup, PolicyTransport):
     CA bundle to verify the server with instead of the system store), requests'
     ``verify`` and ``cert`` (:mod:`pusher_fast._options`), ``proxies`` as long
     as none applies to the client's host, ``retries`` and ``at_least_once`` (the
-    delivery policy, :mod:`pusher_fast._retry`).  Proxies are not used:
+    delivery policy, :mod:`pusher_fast._retry`), ``on_request`` (a hook called after each
+    attempt, :mod:`pusher_fast._observe`).  Proxies are not used:
     :func:`default_backend` picks the urllib3 transport when one applies.
     """
 
