@@ -179,6 +179,30 @@ def test_error_per_failed_bulk_batch(
     assert_nothing_secret(caplog, server)
 
 
+def test_nothing_is_measured_without_a_hook_or_debug(
+    server: PusherServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pusher_fast import _observe
+
+    def boom(*args: Any) -> None:
+        raise AssertionError("an attempt was measured with neither a hook nor DEBUG")
+
+    monkeypatch.setattr(_observe, "_report", boom)
+    client = pusher_fast.Pusher(**server.client_kwargs(), retries=1)
+    with caplog.at_level(logging.INFO, logger="pusher_fast"):
+        client.trigger("orders", "created", {})
+        with client.bulk() as sender:
+            sender.add("orders", "created", {})
+
+        async def main() -> None:
+            aclient = AsyncPusher(**server.client_kwargs())
+            await aclient.trigger("orders", "created", {})
+            await aclient.http.aclose()
+
+        asyncio.run(main())
+    assert len(server.events) == 3
+
+
 # -- the on_request hook -----------------------------------------------------------------------
 
 
