@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._observe import RequestRecord
 from ._options import InsecureTransportWarning
 from ._signing import HASHING, IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
@@ -63,6 +64,7 @@ __all__ = [
     "PusherForbidden",
     "PusherTransportError",
     "PusherWebhookError",
+    "RequestRecord",
     "Webhook",
     "WebhookEvent",
     "errors",

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Union
 from urllib3.util.retry import Retry
 
 from . import _json
+from ._observe import ATTEMPT, log_retry
 from .errors import PusherError, PusherTransportError
 
 RetriesArg = Union[int, Retry, None, bool]
@@ -181,12 +182,18 @@ def send_with_policy(policy: DeliveryPolicy, attempt: Callable[[Any], Raw], requ
     made = 0
     while True:
         made += 1
+        # The attempt number reaches the on_request records and logs (1 when unset).
+        token = ATTEMPT.set(made) if made > 1 else None
         try:
             outcome: Union[Raw, PusherTransportError] = attempt(request)
         except PusherTransportError as exc:
             outcome = exc
+        finally:
+            if token is not None:
+                ATTEMPT.reset(token)
         if (delay := _next_wait(policy, made, outcome)) is None:
             return _final(outcome)
+        log_retry(request, made, outcome, delay)
         time.sleep(delay)
 
 
@@ -197,12 +204,18 @@ async def async_send_with_policy(
     made = 0
     while True:
         made += 1
+        # The attempt number reaches the on_request records and logs (1 when unset).
+        token = ATTEMPT.set(made) if made > 1 else None
         try:
             outcome: Union[Raw, PusherTransportError] = await attempt(request)
         except PusherTransportError as exc:
             outcome = exc
+        finally:
+            if token is not None:
+                ATTEMPT.reset(token)
         if (delay := _next_wait(policy, made, outcome)) is None:
             return _final(outcome)
+        log_retry(request, made, outcome, delay)
         await asyncio.sleep(delay)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from . import _validation as v
 from ._events import Item as _Item
+from ._observe import ATTEMPT
 from ._request import Request
 from ._retry import Outcome, classify, error_outcome
 from .bulk import BulkOptions, BulkReport, _BulkBase
@@ -223,7 +224,7 @@ class AsyncBulkSender(_BulkBase):
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(send, items)
+            outcome = await self._attempt(send, items, attempt)
             self.report.requests += 1
             delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=0)
             if delay is None:
@@ -238,12 +239,16 @@ class AsyncBulkSender(_BulkBase):
             return
 
     async def _attempt(
-        self, send: Callable[[Request], Awaitable[Raw]], items: list[_Item]
+        self, send: Callable[[Request], Awaitable[Raw]], items: list[_Item], attempt: int = 1
     ) -> Outcome:
+        token = ATTEMPT.set(attempt) if attempt > 1 else None
         try:
             return classify(*await send(self._encoder.request(items)))
         except PusherError as exc:
             return error_outcome(exc)
+        finally:
+            if token is not None:
+                ATTEMPT.reset(token)
 
 
 __all__ = [

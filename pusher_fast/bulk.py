@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 from . import _validation as v
 from ._events import EventEncoder, replay_data
 from ._events import Item as _Item
+from ._observe import ATTEMPT
 from ._request import Request
 from ._retry import RETRY_STATUSES, DeliveryPolicy, Outcome, classify, error_outcome
 from .errors import PusherError
@@ -216,6 +217,11 @@ class _BulkBase:
                 ident, items, False, outcome.reason, outcome.status, attempt, requests,
                 outcome.ambiguous,
             )  # fmt: skip
+        else:
+            _log.warning(
+                "bulk: batch of %d event(s), attempt %d failed (%s), retrying in %.2f s",
+                len(items), attempt, outcome.reason, delay,
+            )  # fmt: skip
         return delay
 
     def _fail(
@@ -229,6 +235,9 @@ class _BulkBase:
         failures = [
             FailedEvent(_replay(item), reason, status, attempts, ambiguous) for item in items
         ]
+        # One line per batch; the reason is the server's answer or the transport error
+        # (no event data: the channels and payloads stay in the FailedEvents).
+        _log.error("bulk: %d event(s) failed after %d attempt(s): %s", len(items), attempts, reason)
         with self._lock:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
@@ -521,7 +530,7 @@ class BulkSender(_BulkBase):
                 self._settle(ident, items, False, "not sent: shutdown timed out", None, attempt)
                 return
             attempt += 1
-            outcome = self._attempt(send, items)
+            outcome = self._attempt(send, items, attempt)
             delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=1)
             if delay is None:
                 return
@@ -533,11 +542,18 @@ class BulkSender(_BulkBase):
                 self._settle(ident, items, False, reason, outcome.status, attempt)
                 return
 
-    def _attempt(self, send: Callable[[Request], Raw], items: list[_Item]) -> Outcome:
+    def _attempt(
+        self, send: Callable[[Request], Raw], items: list[_Item], attempt: int = 1
+    ) -> Outcome:
+        # The attempt number reaches the on_request records and logs (1 when unset).
+        token = ATTEMPT.set(attempt) if attempt > 1 else None
         try:
             return classify(*send(self._encoder.request(items)))
         except PusherError as exc:
             return error_outcome(exc)
+        finally:
+            if token is not None:
+                ATTEMPT.reset(token)
 
 
 #: The statuses retried (one set for every sender: :data:`pusher_fast._retry.RETRY_STATUSES`).

@@ -14,13 +14,14 @@ CPU per request): use it where the mocking matters, not in production.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 # In a module named pusher_fast.requests, ``import requests`` is still the
 # third-party package: Python 3 imports are absolute.
 import requests
 import urllib3.exceptions
 
+from ._observe import OnRequest, check_hook
 from ._request import Request
 from ._retry import RetriesArg, make_policy
 from .transports.base import PolicyTransport, Raw, transport_error
@@ -49,9 +50,11 @@ class RequestsBackend(PolicyTransport):
         retries: RetriesArg = None,
         at_least_once: bool = False,
         ca_certs: str | None = None,
+        on_request: Optional[OnRequest] = None,
         **options: Any,
     ) -> None:
         self.client = client
+        self.on_request = check_hook(on_request)
         self.options = options
         if ca_certs is not None and client.ssl:
             self.options.setdefault("verify", ca_certs)

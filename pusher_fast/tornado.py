@@ -11,13 +11,14 @@ while the IOLoop is running.  For new asyncio code,
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 # Absolute imports: this module's own name does not shadow the tornado package.
 import tornado.httpclient
 
+from ._observe import OnRequest, async_observed, check_hook
 from ._request import GET, Request
-from .transports.base import process_response, transport_error
+from .transports.base import Raw, process_response, transport_error
 
 if TYPE_CHECKING:
     from .client import Pusher
@@ -43,6 +44,7 @@ class TornadoBackend:
                 "or the bulk sender for retries"
             )
         self.client = client
+        self.on_request: Optional[OnRequest] = check_hook(options.pop("on_request", None))
         self.options = options
 
     def send_request(self, request: Request) -> asyncio.Future[Any]:
@@ -50,6 +52,11 @@ class TornadoBackend:
         return asyncio.get_running_loop().create_task(self._send(request))
 
     async def _send(self, request: Request) -> Any:
+        status, body, _ = await self._send_once(request)
+        return process_response(status, body)
+
+    @async_observed
+    async def _send_once(self, request: Request) -> Raw:
         http_request = tornado.httpclient.HTTPRequest(
             request.url,
             method=request.method,
@@ -69,7 +76,7 @@ class TornadoBackend:
         if response.code == _NO_ANSWER:
             error = response.error
             raise transport_error(request, error, detail=repr(error)) from error
-        return process_response(response.code, response.body or b"")
+        return response.code, response.body or b"", response.headers
 
 
 __all__ = ["TornadoBackend"]

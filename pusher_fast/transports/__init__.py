@@ -20,11 +20,31 @@ if TYPE_CHECKING:
 
 #: The keywords ``Pusher(...)`` takes for its default transport.
 ACCEPTED_OPTIONS = frozenset(
-    ("maxsize", "ca_certs", "retries", "at_least_once", "verify", "cert", "proxies", "pool_manager")
+    (
+        "maxsize",
+        "ca_certs",
+        "retries",
+        "at_least_once",
+        "verify",
+        "cert",
+        "proxies",
+        "pool_manager",
+        "on_request",
+    )
 )
 #: The keywords ``AsyncPusher(...)`` takes for its default transport.
 ACCEPTED_ASYNC_OPTIONS = frozenset(
-    ("limit", "ca_certs", "retries", "at_least_once", "session", "verify", "cert", "proxies")
+    (
+        "limit",
+        "ca_certs",
+        "retries",
+        "at_least_once",
+        "session",
+        "verify",
+        "cert",
+        "proxies",
+        "on_request",
+    )
 )
 
 Backend = Union[SocketTransport, Urllib3Backend]

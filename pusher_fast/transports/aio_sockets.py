@@ -11,6 +11,7 @@ import select
 from typing import TYPE_CHECKING, Any, Optional
 
 from .._http11 import ProtocolError, ResponseReader
+from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
 from .._request import Request
 from . import base
 from .base import AsyncPolicyTransport, Raw, SocketSetup, process_response
@@ -198,7 +199,7 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     async def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        if not self.policy.total:
+        if not self.policy.total and self.on_request is None and not debug_enabled(DEBUG):
             reader = await self._send(request)
             return process_response(reader.status, reader.body)
         return await super().send_request(request)
@@ -244,6 +245,7 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
         except base.NotWritten:
             pass
         self.stale_resends += 1
+        log_resend(request)
         conn = await self._checkout(request, fresh=True, deadline=deadline)
         return await self._exchange(conn, data, request, deadline)  # fresh: never stale
 
@@ -251,6 +253,8 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
         self, conn: _Connection, data: bytes, request: Request, deadline: float
     ) -> ResponseReader:
         reused = conn.served > 0
+        if (box := CONNECTION.get()) is not None:
+            box.append(reused)
         conn.written = conn.answered = False
         try:
             left = deadline - asyncio.get_running_loop().time()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import aiohttp
 from yarl import URL
 
+from .._observe import OnRequest, check_hook
 from .._request import Request, wire_query
 from .._retry import RetriesArg, make_policy
 from . import base
@@ -51,8 +52,10 @@ class AsyncIOBackend(AsyncPolicyTransport):
         verify: base.VerifyArg = True,
         cert: base.CertArg = None,
         proxies: base.ProxiesArg = None,
+        on_request: Optional[OnRequest] = None,
     ) -> None:
         self.policy = make_policy(retries, at_least_once)
+        self.on_request = check_hook(on_request)
         self.client = client
         self._limit = limit
         self._session = session

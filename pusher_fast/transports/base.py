@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 from .._http11 import RequestEncoder, host_header
+from .._observe import OnRequest, async_observed, check_hook, observed
 from .._options import (
     CertArg,
     ProxiesArg,
@@ -67,9 +68,18 @@ class AsyncTransport(Protocol):
 
 class PolicyTransport:
     """``send_raw`` and ``send_request`` of a blocking transport from its ``send_once``,
-    under its delivery policy (``self.policy``)."""
+    under its delivery policy (``self.policy``).  Each subclass's ``send_once`` is wrapped
+    to log the attempt and report it to ``self.on_request`` (:mod:`pusher_fast._observe`)."""
 
     policy: DeliveryPolicy
+    #: Called with a ``RequestRecord`` after each attempt (the ``on_request=`` option).
+    on_request: Optional[OnRequest] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        method = vars(cls).get("send_once")
+        if method is not None and not hasattr(method, "__wrapped_for_observation__"):
+            cls.send_once = observed(method)  # type: ignore[method-assign,assignment]
 
     def send_once(self, request: Request) -> Raw:
         raise NotImplementedError
@@ -91,6 +101,13 @@ class AsyncPolicyTransport:
     """:class:`PolicyTransport` for an asyncio transport."""
 
     policy: DeliveryPolicy
+    on_request: Optional[OnRequest] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        method = vars(cls).get("send_once")
+        if method is not None and not hasattr(method, "__wrapped_for_observation__"):
+            cls.send_once = async_observed(method)  # type: ignore[method-assign,assignment]
 
     async def send_once(self, request: Request) -> Raw:
         raise NotImplementedError
@@ -126,12 +143,14 @@ class SocketSetup:
         verify: VerifyArg = True,
         cert: CertArg = None,
         proxies: ProxiesArg = None,
+        on_request: Optional[OnRequest] = None,
     ) -> None:
         # The environment's proxies are the selection function's business; explicit ones
         # here would be silently ignored.
         if select_proxy(proxies, client.scheme, client.host, environment=False) is not None:
             raise ValueError(f"{self._name} does not speak to proxies: use {self._instead}")
         self.policy = make_policy(retries, at_least_once)
+        self.on_request = check_hook(on_request)
         self.client = client
         self.timeout = float(client.timeout)
         self.ssl_context: Optional[ssl.SSLContext] = (

@@ -14,6 +14,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._http11 import ProtocolError, ResponseReader
+from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
 from .._request import Request
 from . import base
 from .base import PolicyTransport, Raw, SocketSetup, process_response
@@ -32,7 +33,9 @@ _HAS_POLL = hasattr(select, "poll")
 
 
 #: The keywords :class:`SocketSetup` takes (TLS, proxies, the delivery policy).
-_SHARED_OPTIONS = frozenset(("ca_certs", "retries", "at_least_once", "verify", "cert", "proxies"))
+_SHARED_OPTIONS = frozenset(
+    ("ca_certs", "retries", "at_least_once", "verify", "cert", "proxies", "on_request")
+)
 
 
 class _Connection:
@@ -70,7 +73,8 @@ class SocketTransport(SocketSetup, PolicyTransport):
     CA bundle to verify the server with instead of the system store), requests'
     ``verify`` and ``cert`` (:mod:`pusher_fast._options`), ``proxies`` as long
     as none applies to the client's host, ``retries`` and ``at_least_once`` (the
-    delivery policy, :mod:`pusher_fast._retry`).  Proxies are not used:
+    delivery policy, :mod:`pusher_fast._retry`), ``on_request`` (a hook called after each
+    attempt, :mod:`pusher_fast._observe`).  Proxies are not used:
     :func:`default_backend` picks the urllib3 transport when one applies.
     """
 
@@ -95,7 +99,7 @@ class SocketTransport(SocketSetup, PolicyTransport):
 
     def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
-        if not self.policy.total:
+        if not self.policy.total and self.on_request is None and not debug_enabled(DEBUG):
             reader = self._send(request)
             return process_response(reader.status, reader.body)
         return super().send_request(request)
@@ -148,6 +152,7 @@ class SocketTransport(SocketSetup, PolicyTransport):
             pass
         with self._lock:
             self.stale_resends += 1
+        log_resend(request)
         conn = self._open(request, deadline)
         return self._exchange(conn, data, request, deadline)  # fresh: never _NotWritten
 
@@ -155,6 +160,8 @@ class SocketTransport(SocketSetup, PolicyTransport):
         self, conn: _Connection, data: bytes, request: Request, deadline: float
     ) -> ResponseReader:
         sock = conn.sock
+        if (box := CONNECTION.get()) is not None:  # an observed attempt: reused or new?
+            box.append(conn.served > 0)
         reader = ResponseReader()
         send_error: OSError | None = None
         written = False

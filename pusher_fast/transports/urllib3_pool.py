@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from .._observe import OnRequest, check_hook
 from .._request import Request
 from .._retry import RetriesArg, make_policy
 from . import base
@@ -46,9 +47,11 @@ class Urllib3Backend(PolicyTransport):
         verify: base.VerifyArg = True,
         cert: base.CertArg = None,
         proxies: base.ProxiesArg = None,
+        on_request: Optional[OnRequest] = None,
         **pool_options: Any,
     ) -> None:
         self.client = client
+        self.on_request = check_hook(on_request)
         self._total = float(client.timeout)
         self.policy = make_policy(retries, at_least_once)
         self._proxied = False
