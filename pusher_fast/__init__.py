@@ -21,6 +21,7 @@ from . import errors
 from ._options import InsecureTransportWarning
 from ._signing import HASHING, IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
+from .bulk import BulkReport, FailedEvent
 from .client import Pusher
 from .errors import (
     PusherBadAuth,
@@ -30,6 +31,23 @@ from .errors import (
     PusherForbidden,
     PusherTransportError,
     PusherWebhookError,
+)
+from .types import (
+    BatchResult,
+    BulkReportDict,
+    ChannelAttributes,
+    ChannelAuth,
+    ChannelCache,
+    ChannelInfo,
+    ChannelsInfo,
+    FailedEventData,
+    TerminateResult,
+    TriggerResult,
+    User,
+    UserAuth,
+    UsersInfo,
+    WebhookEventData,
+    WebhookPayload,
 )
 from .version import VERSION
 
@@ -54,6 +72,16 @@ __all__ = [
     "HASHING",
     "IMPLEMENTATION",
     "VERSION",
+    "BatchResult",
+    "BulkReport",
+    "BulkReportDict",
+    "ChannelAttributes",
+    "ChannelAuth",
+    "ChannelCache",
+    "ChannelInfo",
+    "ChannelsInfo",
+    "FailedEvent",
+    "FailedEventData",
     "InsecureTransportWarning",
     "Pusher",
     "PusherBadAuth",
@@ -63,7 +91,14 @@ __all__ = [
     "PusherForbidden",
     "PusherTransportError",
     "PusherWebhookError",
+    "TerminateResult",
+    "TriggerResult",
+    "User",
+    "UserAuth",
+    "UsersInfo",
     "Webhook",
     "WebhookEvent",
+    "WebhookEventData",
+    "WebhookPayload",
     "errors",
 ]
