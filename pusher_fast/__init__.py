@@ -22,6 +22,7 @@ from ._observe import RequestRecord
 from ._options import InsecureTransportWarning
 from ._signing import HASHING, IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
+from .bulk import BulkReport, FailedEvent
 from .client import Pusher
 from .errors import (
     PusherBadAuth,
@@ -31,6 +32,23 @@ from .errors import (
     PusherForbidden,
     PusherTransportError,
     PusherWebhookError,
+)
+from .types import (
+    BatchResult,
+    BulkReportDict,
+    ChannelAttributes,
+    ChannelAuth,
+    ChannelCache,
+    ChannelInfo,
+    ChannelsInfo,
+    FailedEventData,
+    TerminateResult,
+    TriggerResult,
+    User,
+    UserAuth,
+    UsersInfo,
+    WebhookEventData,
+    WebhookPayload,
 )
 from .version import VERSION
 
@@ -55,6 +73,16 @@ __all__ = [
     "HASHING",
     "IMPLEMENTATION",
     "VERSION",
+    "BatchResult",
+    "BulkReport",
+    "BulkReportDict",
+    "ChannelAttributes",
+    "ChannelAuth",
+    "ChannelCache",
+    "ChannelInfo",
+    "ChannelsInfo",
+    "FailedEvent",
+    "FailedEventData",
     "InsecureTransportWarning",
     "Pusher",
     "PusherBadAuth",
@@ -65,7 +93,14 @@ __all__ = [
     "PusherTransportError",
     "PusherWebhookError",
     "RequestRecord",
+    "TerminateResult",
+    "TriggerResult",
+    "User",
+    "UserAuth",
+    "UsersInfo",
     "Webhook",
     "WebhookEvent",
+    "WebhookEventData",
+    "WebhookPayload",
     "errors",
 ]

@@ -29,6 +29,7 @@ from typing import Any, Callable, TextIO
 from . import IMPLEMENTATION, Pusher
 from .bulk import BulkSender, _replay
 from .errors import PusherBadAuth, PusherError, PusherForbidden, PusherTransportError
+from .types import ChannelInfo, ChannelsInfo, UsersInfo
 from .version import VERSION
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -144,6 +145,7 @@ def cmd_trigger(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_channels(args: argparse.Namespace, out: TextIO) -> int:
     client = _client(args)
+    result: ChannelsInfo | ChannelInfo | UsersInfo
     try:
         if args.command == "channels":
             result = client.channels_info(args.prefix, args.info or ())
@@ -401,7 +403,7 @@ def _finish(args: argparse.Namespace, sender: _LineSender, run: _Run, out: TextI
         with open(args.failures, "w", encoding="utf-8") as handle:
             for record in failures:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    summary = sender.report.as_dict()
+    summary: dict[str, Any] = dict(sender.report.as_dict())  # plus the CLI's own keys
     summary["bad_lines"] = len(rejected)
     summary["failures_file"] = args.failures if failures and args.failures else None
     summary["interrupted"] = run.interrupted

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from . import _auth_body, _json
 from . import _validation as v
 from ._crypto import shared_secret
+from .types import ChannelAuth, UserAuth
 
 _pusher_js_form = _auth_body.PUSHER_JS_FORM.fullmatch
 _MAX_AUTH_BODY = _auth_body.MAX_AUTH_BODY_BYTES
@@ -44,7 +45,7 @@ class Authorizer:
         self._user_auth = signer.user_auth
         self._hmac_hex = signer.hmac_hex
 
-    def channel(self, channel: Any, socket_id: Any, custom_data: Any = None) -> dict[str, str]:
+    def channel(self, channel: Any, socket_id: Any, custom_data: Any = None) -> ChannelAuth:
         """What ``Pusher.authenticate`` returns (see there)."""
         # Private and presence channels: C checks the socket id and channel and
         # signs in one call; None from it means "invalid", explained below.
@@ -63,7 +64,7 @@ class Authorizer:
                     return {"auth": auth, "channel_data": signed_data}
         return self._checked_channel(channel, socket_id, custom_data)
 
-    def _checked_channel(self, channel: Any, socket_id: Any, custom_data: Any) -> dict[str, str]:
+    def _checked_channel(self, channel: Any, socket_id: Any, custom_data: Any) -> ChannelAuth:
         """:meth:`channel` in Python: validates each input, so bad ones raise, named."""
         channel = v.validate_subscribable_channel(channel)
         socket_id = v.validate_socket_id(socket_id)
@@ -79,7 +80,7 @@ class Authorizer:
             to_sign = f"{socket_id}:{channel}:{channel_data}"
         else:
             to_sign = f"{socket_id}:{channel}"
-        response = {"auth": self._key + ":" + self._hmac_hex(to_sign.encode("utf-8"))}
+        response: ChannelAuth = {"auth": self._key + ":" + self._hmac_hex(to_sign.encode("utf-8"))}
         if channel.startswith(_ENCRYPTED):
             secret = shared_secret(channel, self._master_key)
             response["shared_secret"] = base64.b64encode(secret).decode("ascii")
@@ -87,7 +88,7 @@ class Authorizer:
             response["channel_data"] = channel_data
         return response
 
-    def channel_from_body(self, body: Any, custom_data: Any = None) -> dict[str, str]:
+    def channel_from_body(self, body: Any, custom_data: Any = None) -> ChannelAuth:
         """What ``Pusher.authorize_channel_from_body`` returns (see there)."""
         # pusher-js's common body is read here, without the general parse.
         if body.__class__ is bytes and len(body) <= _MAX_AUTH_BODY and body.isascii():
@@ -110,7 +111,7 @@ class Authorizer:
         socket_id, channel = _auth_body.parse_channel_body(body)
         return self.channel(channel, socket_id, custom_data)
 
-    def user(self, socket_id: Any, user_data: Any) -> dict[str, str]:
+    def user(self, socket_id: Any, user_data: Any) -> UserAuth:
         """What ``Pusher.authenticate_user`` returns (see there)."""
         v.validate_user_data(user_data)
         encoded = dumps_text(user_data, self._json_encoder)

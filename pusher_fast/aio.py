@@ -17,6 +17,14 @@ from .client import Pusher
 from .errors import PusherError
 from .transports import AsyncHTTPBackend, AsyncSocketTransport, default_async_backend
 from .transports.base import Raw, async_single_attempt
+from .types import (
+    BatchResult,
+    ChannelInfo,
+    ChannelsInfo,
+    TerminateResult,
+    TriggerResult,
+    UsersInfo,
+)
 
 
 class AsyncPusher(Pusher):
@@ -33,37 +41,41 @@ class AsyncPusher(Pusher):
         kwargs.setdefault("backend", default_async_backend)
         super().__init__(*args, **kwargs)
 
-    async def trigger(
+    async def trigger(  # type: ignore[override]
         self,
         channels: str | Iterable[str],
         event_name: str,
         data: Any,
         socket_id: str | None = None,
         info: str | Iterable[str] | None = None,
-    ) -> Any:
+    ) -> TriggerResult:
         return await self._send(self._trigger_request(channels, event_name, data, socket_id, info))
 
-    async def trigger_batch(
+    async def trigger_batch(  # type: ignore[override]
         self, batch: Iterable[Mapping[str, Any]] = (), already_encoded: bool = False
-    ) -> Any:
+    ) -> BatchResult:
         return await self._send(self._batch_request(batch, already_encoded))
 
-    async def channels_info(
+    async def channels_info(  # type: ignore[override]
         self, prefix_filter: str | None = None, attributes: str | Iterable[str] = ()
-    ) -> Any:
+    ) -> ChannelsInfo:
         return await self._send(self._channels_info_request(prefix_filter, attributes))
 
-    async def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> Any:
+    async def channel_info(  # type: ignore[override]
+        self, channel: str, attributes: str | Iterable[str] = ()
+    ) -> ChannelInfo:
         return await self._send(self._channel_info_request(channel, attributes))
 
-    async def users_info(self, channel: str) -> Any:
+    async def users_info(self, channel: str) -> UsersInfo:  # type: ignore[override]
         return await self._send(self._users_info_request(channel))
 
-    async def send_to_user(self, user_id: str, event_name: str, data: Any) -> Any:
+    async def send_to_user(  # type: ignore[override]
+        self, user_id: str, event_name: str, data: Any
+    ) -> TriggerResult:
         user_id = v.validate_user_id(user_id)
         return await self.trigger([v.SERVER_TO_USER_PREFIX + user_id], event_name, data)
 
-    async def terminate_user_connections(self, user_id: str) -> Any:
+    async def terminate_user_connections(self, user_id: str) -> TerminateResult:  # type: ignore[override]
         return await self._send(self._terminate_request(user_id))
 
     def bulk(self, **options: Any) -> AsyncBulkSender:  # type: ignore[override]

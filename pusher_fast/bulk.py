@@ -23,6 +23,7 @@ from ._request import Request
 from ._retry import RETRY_STATUSES, DeliveryPolicy, Outcome, classify, error_outcome
 from .errors import PusherError
 from .transports.base import Raw, single_attempt
+from .types import BulkReportDict, FailedEventData
 
 if TYPE_CHECKING:
     from .client import Pusher
@@ -34,7 +35,7 @@ _log = logging.getLogger("pusher_fast.bulk")
 class FailedEvent:
     """An event that was not delivered, with why, so it can be stored or replayed."""
 
-    event: dict[str, Any]
+    event: FailedEventData
     """``{"channel", "name", "data", "socket_id"?}``; ``data`` is the JSON text before
     encryption, so ``sender.add(**failed.event)`` replays it."""
     reason: str
@@ -62,7 +63,7 @@ class BulkReport:
     def ok(self) -> bool:
         return not self.failed and self.delivered == self.submitted
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> BulkReportDict:
         return {
             "submitted": self.submitted,
             "delivered": self.delivered,
@@ -75,9 +76,9 @@ class BulkReport:
         }
 
 
-def _replay(item: _Item) -> dict[str, Any]:
+def _replay(item: _Item) -> FailedEventData:
     _, channel, name, _, socket_id = item
-    event: dict[str, Any] = {
+    event: FailedEventData = {
         "channel": channel,
         "name": name,
         "data": replay_data(item),

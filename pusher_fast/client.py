@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from . import _auth_body, _config, _webhook
 from . import _validation as v
@@ -23,6 +23,17 @@ from ._signing import Signer
 from ._webhook import Webhook
 from .errors import PusherWebhookError
 from .transports import default_backend
+from .types import (
+    BatchResult,
+    ChannelAuth,
+    ChannelInfo,
+    ChannelsInfo,
+    TerminateResult,
+    TriggerResult,
+    UserAuth,
+    UsersInfo,
+    WebhookPayload,
+)
 
 if TYPE_CHECKING:
     from .bulk import BulkSender
@@ -42,6 +53,11 @@ class Pusher:
     that may have been processed: a read timeout, a connection lost after the
     request was sent; off by default: see the README's delivery policy) and
     ``pool_manager`` (a urllib3 pool of your own) for the default transport.
+
+    The API methods are annotated with the shapes of the answers
+    (:mod:`pusher_fast.types`).  A custom ``backend=`` returns whatever its
+    ``send_request`` returns (a coroutine, a future...), as in the official
+    library: the annotations describe the default transports.
     """
 
     def __init__(
@@ -207,7 +223,7 @@ class Pusher:
         data: Any,
         socket_id: str | None = None,
         info: str | Iterable[str] | None = None,
-    ) -> Any:
+    ) -> TriggerResult:
         """Trigger ``event_name`` with ``data`` on one channel or up to 100.
 
         ``data`` that is not a ``str`` is JSON-encoded.  ``socket_id`` excludes
@@ -221,7 +237,7 @@ class Pusher:
 
     def trigger_batch(
         self, batch: Iterable[Mapping[str, Any]] = (), already_encoded: bool = False
-    ) -> Any:
+    ) -> BatchResult:
         """Trigger several events in one request (``{"channel","name","data"}`` dicts).
 
         The input is not modified.  Events on ``private-encrypted-`` channels
@@ -232,24 +248,24 @@ class Pusher:
 
     def channels_info(
         self, prefix_filter: str | None = None, attributes: str | Iterable[str] = ()
-    ) -> Any:
+    ) -> ChannelsInfo:
         """Occupied channels, optionally those starting with ``prefix_filter``."""
         return self._send(self._channels_info_request(prefix_filter, attributes))
 
-    def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> Any:
+    def channel_info(self, channel: str, attributes: str | Iterable[str] = ()) -> ChannelInfo:
         """State of one channel: ``{"occupied": ..., ...attributes}``."""
         return self._send(self._channel_info_request(channel, attributes))
 
-    def users_info(self, channel: str) -> Any:
+    def users_info(self, channel: str) -> UsersInfo:
         """Users on a presence channel: ``{"users": [{"id": ...}]}``."""
         return self._send(self._users_info_request(channel))
 
-    def send_to_user(self, user_id: str, event_name: str, data: Any) -> Any:
+    def send_to_user(self, user_id: str, event_name: str, data: Any) -> TriggerResult:
         """Trigger on the user's ``#server-to-user-`` channel (user sign-in required)."""
         user_id = v.validate_user_id(user_id)
         return self.trigger([v.SERVER_TO_USER_PREFIX + user_id], event_name, data)
 
-    def terminate_user_connections(self, user_id: str) -> Any:
+    def terminate_user_connections(self, user_id: str) -> TerminateResult:
         """Disconnect every connection of a signed-in user."""
         return self._send(self._terminate_request(user_id))
 
@@ -279,7 +295,7 @@ class Pusher:
 
         return bulk.BulkSender(self, **options)
 
-    def authenticate(self, channel: str, socket_id: str, custom_data: Any = None) -> dict[str, str]:
+    def authenticate(self, channel: str, socket_id: str, custom_data: Any = None) -> ChannelAuth:
         """Authorize ``socket_id`` to subscribe to a private, presence or encrypted channel.
 
         Presence channels need ``custom_data`` with a ``user_id`` (and optional
@@ -294,13 +310,13 @@ class Pusher:
 
     def authenticate_user(
         self, socket_id: str, user_data: Mapping[str, Any] | None = None
-    ) -> dict[str, str]:
+    ) -> UserAuth:
         """Sign in ``socket_id`` as the user in ``user_data`` (needs a string ``id``)."""
         return self._auth.user(socket_id, user_data)
 
     def validate_webhook(
         self, key: str, signature: str, body: str | bytes, *, decrypt: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> WebhookPayload | None:
         """The webhook's payload if ``key`` is ours and ``signature`` is valid, else None.
 
         The signature is checked in constant time over the raw body; stale
@@ -322,13 +338,14 @@ class Pusher:
                 _webhook.decrypt_events(payload, self._boxes)
         except PusherWebhookError:
             return None
-        return payload
+        # Checked: a JSON object with a numeric time_ms; the rest is as Pusher signed it.
+        return cast("WebhookPayload", payload)
 
     # -- server side: raw request bodies and typed webhooks -------------------------
 
     def authorize_channel_from_body(
         self, body: bytes | str | Mapping[str, Any], custom_data: Any = None
-    ) -> dict[str, str]:
+    ) -> ChannelAuth:
         """:meth:`authenticate` for the body pusher-js posted (``socket_id``, ``channel_name``).
 
         ``body`` is the raw request body (form-encoded or JSON, bytes or str)
@@ -343,7 +360,7 @@ class Pusher:
 
     def authenticate_user_from_body(
         self, body: bytes | str | Mapping[str, Any], user_data: Mapping[str, Any]
-    ) -> dict[str, str]:
+    ) -> UserAuth:
         """:meth:`authenticate_user` for the body pusher-js posted to the user-auth endpoint."""
         return self.authenticate_user(_auth_body.parse_user_body(body), user_data)
 

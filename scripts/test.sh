@@ -28,6 +28,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy --strict"
 .venv/bin/mypy --strict pusher_fast
+# User code reading typed results (tests/test_typing.py also runs it, with misreadings that must fail).
+.venv/bin/mypy --strict tests/typing_example.py
 
 echo "== tests, native signing path"
 PUSHER_FAST_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q
