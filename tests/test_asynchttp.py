@@ -327,14 +327,17 @@ class TestConnections:
         mini.answer = echo
         client = make_client(mini.port)
 
+        backend = http_of(client)
+
         async def main() -> list[Any]:
-            return [await client.trigger("a", "e", i) for i in range(20)]
+            out = [await client.trigger("a", "e", i) for i in range(20)]
+            assert len(backend._idle) == 1  # kept for the next request (closed at shutdown)
+            return out
 
         assert run(main()) == [{"echo": str(i)} for i in range(20)]
         assert len(mini.requests) == 20 and mini.connections == 1
-        backend = http_of(client)
         assert backend.connections_opened == 1 and backend.stale_resends == 0
-        assert len(backend._idle) == 1
+        assert backend._idle == []  # asyncio.run() closed it as it shut the loop down
 
     @pytest.mark.parametrize("limit", [100, 5])
     def test_concurrent_requests_stay_within_the_limit(self, mini, limit):
@@ -350,6 +353,7 @@ class TestConnections:
             first = await asyncio.gather(*(client.trigger("c", "e", i) for i in range(100)))
             opened = backend.connections_opened
             second = await asyncio.gather(*(client.trigger("c", "e", -i) for i in range(100)))
+            assert len(backend._idle) == opened and backend._open == opened
             return first, opened, second
 
         first, opened, second = run(main())
@@ -358,7 +362,6 @@ class TestConnections:
         assert len(mini.requests) == 200
         assert mini.most_open <= limit, "more connections open at once than the limit"
         assert mini.connections == backend.connections_opened == opened, "round two reused"
-        assert len(backend._idle) == opened and backend._open == opened
         if limit == 5:
             assert opened == 5  # 100 waiting requests: the pool fills up, never beyond
         else:
@@ -518,7 +521,9 @@ class TestCancellation:
             assert backend._idle == [] and backend._open == 0
             gate.set()  # the first answer is written now, to a connection the client closed
             await asyncio.sleep(0.05)
-            return await asyncio.wait_for(client.trigger("a", "e", "second"), 1.0)
+            second = await asyncio.wait_for(client.trigger("a", "e", "second"), 1.0)
+            await async_wait_until(lambda: mini.open_now == 1)  # the server saw it closed
+            return second
 
         try:
             assert run(main()) == {"echo": "second"}
@@ -527,7 +532,6 @@ class TestCancellation:
         first, second = mini.requests
         assert first.conn != second.conn
         assert backend.connections_opened == mini.connections == 2
-        wait_until(lambda: mini.open_now == 1)  # the server saw the first one closed
 
     def test_cancelling_a_request_waiting_for_a_connection(self, mini):
         gate = threading.Event()
