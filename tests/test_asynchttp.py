@@ -19,10 +19,12 @@ No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.  Every wai
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
@@ -586,6 +588,31 @@ class TestHTTPS:
         backend = http_of(client)
         assert tls_server.connections == backend.connections_opened
         assert 10 <= backend.connections_opened <= 13
+
+    @pytest.mark.parametrize("backend", [AsyncHTTPBackend, AsyncIOBackend])
+    def test_left_open_across_bare_event_loops_leaks_no_socket(
+        self, tls_server, certificates, backend
+    ):
+        # A TLS connection whose loop was closed (without shutting it down) is closed
+        # directly when the client is used from the next loop, and when it is dropped.
+        tls_server.always(http11())
+        gc.collect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            client = make_client(
+                tls_server.port, ssl=True, ca_certs=str(certificates.ca), backend=backend
+            )
+            for i in range(3):
+                loop = asyncio.new_event_loop()
+                try:
+                    assert loop.run_until_complete(client.trigger("a", "e", str(i))) == {}
+                finally:
+                    loop.close()
+            del client
+            gc.collect()
+        leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert leaks == []
+        assert tls_server.connections == 3
 
 
 # -- which transport -------------------------------------------------------------------------
