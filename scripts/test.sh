@@ -31,16 +31,11 @@ echo "== mypy --strict"
 # User code reading typed results (tests/test_typing.py also runs it, with misreadings that must fail).
 .venv/bin/mypy --strict tests/typing_example.py
 
-echo "== tests, native signing path"
-PUSHER_FAST_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q
-echo "== no leaked socket or file: the sync transports, CLI, bulk senders and test server"
+echo "== tests, native signing path; no leaked socket or file"
 # Every unclosed resource fails the run (a ResourceWarning raised in __del__ reaches pytest as an
-# unraisable-exception warning, hence both filters).  The asyncio suites are not in it yet.
-.venv/bin/python -m pytest -q -p no:randomly -m "not slow" \
-  -W error::ResourceWarning -W error::pytest.PytestUnraisableExceptionWarning \
-  tests/test_client.py tests/test_fasthttp.py tests/test_transport.py tests/test_cli.py \
-  tests/test_close.py tests/test_backend_options.py tests/test_testing_server.py \
-  tests/test_bulk.py tests/test_faults.py
+# unraisable-exception warning, hence both filters).
+PUSHER_FAST_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q \
+  -W error::ResourceWarning -W error::pytest.PytestUnraisableExceptionWarning
 echo "== tests, pure-Python signing path"
 PUSHER_FAST_PURE=1 .venv/bin/python -m pytest -q -m "not slow"
 

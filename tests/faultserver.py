@@ -63,6 +63,7 @@ class Reply:
     delay: float = 0.0
     hold: bool = False
     trickle: float = 0.0
+    trickle_head: bool = False  # trickle the head too (from its first byte), not only the body
     stray: bytes = b""
     stray_delay: float = 0.02
     after: Optional[str] = None  # "close" (FIN) or "reset" (RST) once answered, unannounced
@@ -204,11 +205,15 @@ class _Handler(BaseHTTPRequestHandler):
         rec.status = reply.status  # decided; a client may still give up before reading it
         try:
             if reply.trickle:
-                self.wfile.write(head.encode("latin-1"))
-                self.wfile.flush()
-                for i in range(len(reply.body)):
+                drip = reply.body
+                if reply.trickle_head:
+                    drip = head.encode("latin-1") + reply.body
+                else:
+                    self.wfile.write(head.encode("latin-1"))
+                    self.wfile.flush()
+                for i in range(len(drip)):
                     self.server.owner._stopping.wait(reply.trickle)
-                    self.wfile.write(reply.body[i : i + 1])
+                    self.wfile.write(drip[i : i + 1])
                     self.wfile.flush()
             else:
                 self.wfile.write(head.encode("latin-1") + reply.body)

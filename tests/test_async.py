@@ -12,9 +12,11 @@ No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -412,6 +414,35 @@ def test_backend_works_across_event_loops(server, ours_backend):
     assert asyncio.run(client.trigger("c", "e", {})) == {}
     assert asyncio.run(client.trigger("c", "e", {})) == {}
     assert len(server.requests) == 2
+
+
+def _run_in_loop(how: str, coro: Any) -> Any:
+    if how == "asyncio.run":
+        return asyncio.run(coro)
+    loop = asyncio.new_event_loop()  # closed without shutting its async generators down
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("how", ["asyncio.run", "bare loop"])
+@pytest.mark.parametrize("ours_backend", [AsyncIOBackend, AsyncHTTPBackend])
+def test_backend_left_open_across_event_loops_leaks_no_socket(server, ours_backend, how):
+    """Never closed, used from three loops in turn, then dropped: every connection is
+    closed (by the loop's shutdown, or directly once its loop is closed), none is left
+    for the collector to warn about."""
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        client = pusher_fast.Pusher(**server.client_kwargs(), backend=ours_backend)
+        for _ in range(3):
+            assert _run_in_loop(how, client.trigger("c", "e", {})) == {}
+        del client
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
+    assert len(server.requests) == 3
 
 
 def test_async_pusher_works_across_event_loops(server, backend):

@@ -19,10 +19,12 @@ No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.  Every wai
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
@@ -327,14 +329,17 @@ class TestConnections:
         mini.answer = echo
         client = make_client(mini.port)
 
+        backend = http_of(client)
+
         async def main() -> list[Any]:
-            return [await client.trigger("a", "e", i) for i in range(20)]
+            out = [await client.trigger("a", "e", i) for i in range(20)]
+            assert len(backend._idle) == 1  # kept for the next request (closed at shutdown)
+            return out
 
         assert run(main()) == [{"echo": str(i)} for i in range(20)]
         assert len(mini.requests) == 20 and mini.connections == 1
-        backend = http_of(client)
         assert backend.connections_opened == 1 and backend.stale_resends == 0
-        assert len(backend._idle) == 1
+        assert backend._idle == []  # asyncio.run() closed it as it shut the loop down
 
     @pytest.mark.parametrize("limit", [100, 5])
     def test_concurrent_requests_stay_within_the_limit(self, mini, limit):
@@ -350,6 +355,7 @@ class TestConnections:
             first = await asyncio.gather(*(client.trigger("c", "e", i) for i in range(100)))
             opened = backend.connections_opened
             second = await asyncio.gather(*(client.trigger("c", "e", -i) for i in range(100)))
+            assert len(backend._idle) == opened and backend._open == opened
             return first, opened, second
 
         first, opened, second = run(main())
@@ -358,7 +364,6 @@ class TestConnections:
         assert len(mini.requests) == 200
         assert mini.most_open <= limit, "more connections open at once than the limit"
         assert mini.connections == backend.connections_opened == opened, "round two reused"
-        assert len(backend._idle) == opened and backend._open == opened
         if limit == 5:
             assert opened == 5  # 100 waiting requests: the pool fills up, never beyond
         else:
@@ -518,7 +523,9 @@ class TestCancellation:
             assert backend._idle == [] and backend._open == 0
             gate.set()  # the first answer is written now, to a connection the client closed
             await asyncio.sleep(0.05)
-            return await asyncio.wait_for(client.trigger("a", "e", "second"), 1.0)
+            second = await asyncio.wait_for(client.trigger("a", "e", "second"), 1.0)
+            await async_wait_until(lambda: mini.open_now == 1)  # the server saw it closed
+            return second
 
         try:
             assert run(main()) == {"echo": "second"}
@@ -527,7 +534,6 @@ class TestCancellation:
         first, second = mini.requests
         assert first.conn != second.conn
         assert backend.connections_opened == mini.connections == 2
-        wait_until(lambda: mini.open_now == 1)  # the server saw the first one closed
 
     def test_cancelling_a_request_waiting_for_a_connection(self, mini):
         gate = threading.Event()
@@ -582,6 +588,31 @@ class TestHTTPS:
         backend = http_of(client)
         assert tls_server.connections == backend.connections_opened
         assert 10 <= backend.connections_opened <= 13
+
+    @pytest.mark.parametrize("backend", [AsyncHTTPBackend, AsyncIOBackend])
+    def test_left_open_across_bare_event_loops_leaks_no_socket(
+        self, tls_server, certificates, backend
+    ):
+        # A TLS connection whose loop was closed (without shutting it down) is closed
+        # directly when the client is used from the next loop, and when it is dropped.
+        tls_server.always(http11())
+        gc.collect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            client = make_client(
+                tls_server.port, ssl=True, ca_certs=str(certificates.ca), backend=backend
+            )
+            for i in range(3):
+                loop = asyncio.new_event_loop()
+                try:
+                    assert loop.run_until_complete(client.trigger("a", "e", str(i))) == {}
+                finally:
+                    loop.close()
+            del client
+            gc.collect()
+        leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert leaks == []
+        assert tls_server.connections == 3
 
 
 # -- which transport -------------------------------------------------------------------------

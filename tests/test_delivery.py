@@ -118,6 +118,8 @@ def test_stray_answer_on_idle_connection_is_never_read_as_the_next_answer(
 # -- item 3: one deadline for the whole request ------------------------------------------------
 
 DRIP = Reply(200, b'{"channels":{}}' + b" " * 30, trickle=0.3)  # ~14 s at one byte per 0.3 s
+# The head itself a byte per 0.3 s (~30 s): urllib3 reads a head with a per-read timeout.
+DRIP_HEAD = Reply(200, b'{"channels":{}}', trickle=0.3, trickle_head=True)
 
 
 @pytest.mark.timeout(20)
@@ -125,6 +127,20 @@ DRIP = Reply(200, b'{"channels":{}}' + b" " * 30, trickle=0.3)  # ~14 s at one b
 def test_dripping_server_fails_the_request_by_the_timeout(kind: str, server: FaultServer) -> None:
     """Each byte arrives well within the timeout; the whole answer does not."""
     server.default = DRIP
+    started = time.monotonic()
+    results = Driver(kind, server, timeout=1).run([lambda client: client.channels_info()])
+    took = time.monotonic() - started
+    assert isinstance(results[0], errors.PusherTransportError), results
+    assert took < 1 + 1.5, f"{kind}: the request ran {took:.1f}s with timeout=1"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["sync", "async", "urllib3", "aiohttp"])
+def test_server_dripping_the_head_fails_the_request_by_the_timeout(
+    kind: str, server: FaultServer
+) -> None:
+    """Each byte of the answer's head arrives well within the timeout; the head does not."""
+    server.default = DRIP_HEAD
     started = time.monotonic()
     results = Driver(kind, server, timeout=1).run([lambda client: client.channels_info()])
     took = time.monotonic() - started

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import select
+import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 from .._http11 import ProtocolError, ResponseReader
@@ -165,12 +167,8 @@ class _Connection(asyncio.Protocol):
             try:
                 transport.abort()
             except RuntimeError:
-                # Its event loop is closed, and a closed loop leaves its sockets open:
-                # close this one directly (asyncio's socket wrapper keeps it as ``_sock``).
-                raw = getattr(self.sock, "_sock", self.sock)
-                close = getattr(raw, "close", None)
-                if close is not None:
-                    close()
+                # Its event loop is closed, and a closed loop leaves its sockets open.
+                base.close_transport_without_loop(transport)
 
 
 class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
@@ -194,6 +192,7 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
         self._waiting: collections.deque[asyncio.Future[Optional[_Connection]]] = (
             collections.deque()
         )
+        self._shutdown_guard: Any = None
 
     # -- the backend interface ---------------------------------------------------------------
 
@@ -232,7 +231,7 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     async def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
-        self._check_loop()
+        await self._check_loop()
         loop = asyncio.get_running_loop()
         # One deadline for connecting, writing and the complete answer (waiting for a pool
         # slot is not counted: no byte has left then).
@@ -272,10 +271,11 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     # -- the pool ----------------------------------------------------------------------------
 
-    def _check_loop(self) -> None:
+    async def _check_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            # Connections belong to the loop that made them: start afresh in this one.
+            # Connections belong to the loop that made them: close the old loop's (its
+            # shutdown normally did) and start afresh in this one.
             for conn in self._idle:
                 conn.close()
             self._idle = []
@@ -283,6 +283,24 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
             self._waiting = collections.deque()
             self._generation += 1
             self._loop = loop
+            # Closed by asyncio.run() as it shuts the loop down, before the loop is closed
+            # (a closed loop can no longer close its connections cleanly).  Weakly: the
+            # loop must not keep a dropped client alive.
+            this = weakref.ref(self)
+
+            async def close_at_shutdown() -> None:
+                transport = this()
+                if transport is not None and transport._loop is loop:
+                    await transport.aclose()
+
+            self._shutdown_guard = await base.close_at_loop_shutdown(close_at_shutdown)
+
+    def __del__(self) -> None:
+        # Dropped without aclose(): close the idle connections now rather than leave
+        # them to the collector, which warns (the loop may be closed: see _Connection.close).
+        for conn in getattr(self, "_idle", ()):
+            with contextlib.suppress(Exception):  # nothing can be raised from __del__
+                conn.close()
 
     async def _checkout(
         self, request: Request, fresh: bool = False, deadline: Optional[float] = None

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Optional
+import weakref
+from typing import TYPE_CHECKING, Any, Optional
 
 import aiohttp
 from yarl import URL
@@ -60,6 +61,7 @@ class AsyncIOBackend(AsyncPolicyTransport):
         self._limit = limit
         self._session = session
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._shutdown_guard: Any = None
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=client.timeout)
         self._trust_env = trust_env
@@ -73,12 +75,13 @@ class AsyncIOBackend(AsyncPolicyTransport):
             if self._proxy is None:
                 trust_env = False  # requests' {"https": None}: no proxy, not even the environment's
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
         loop = asyncio.get_running_loop()
         if session is not None and self._owns_session and self._loop is not loop:
-            # A session belongs to the loop that made it (asyncio.run() twice,
-            # say): the old loop is gone with its connections; start afresh.
+            # A session belongs to the loop that made it (asyncio.run() twice, say):
+            # close the old one (its loop's shutdown normally did) and start afresh.
+            _close_session_now(session)
             session = None
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30, ssl=self._ssl)
@@ -88,6 +91,16 @@ class AsyncIOBackend(AsyncPolicyTransport):
             self._session = session
             self._loop = loop
             self._owns_session = True
+            # Closed by asyncio.run() as it shuts the loop down, while the loop can still
+            # close it cleanly (weakly: the loop must not keep a dropped client alive).
+            this = weakref.ref(self)
+
+            async def close_at_shutdown() -> None:
+                backend = this()
+                if backend is not None and backend._session is session:
+                    await backend.aclose()
+
+            self._shutdown_guard = await base.close_at_loop_shutdown(close_at_shutdown)
         return session
 
     async def send_once(self, request: Request) -> Raw:
@@ -97,7 +110,8 @@ class AsyncIOBackend(AsyncPolicyTransport):
         target = request.base_url + request.path + "?" + wire_query(request.query_string)
         url = URL(target, encoded=True)
         try:
-            async with self._get_session().request(
+            session = await self._get_session()
+            async with session.request(
                 request.method, url, data=request.body, headers=request.headers, proxy=self._proxy
             ) as response:
                 return response.status, await response.read(), response.headers
@@ -105,6 +119,12 @@ class AsyncIOBackend(AsyncPolicyTransport):
             # Only a failure to connect says the request was surely not sent.
             ambiguous = not isinstance(exc, aiohttp.ClientConnectorError)
             raise base.transport_error(request, exc, ambiguous, repr(exc)) from exc
+
+    def __del__(self) -> None:
+        # Dropped without aclose(): close the session we made now (aiohttp warns otherwise).
+        session = getattr(self, "_session", None)
+        if session is not None and getattr(self, "_owns_session", False):
+            _close_session_now(session)
 
     async def aclose(self) -> None:
         if self._session is not None and self._owns_session:
@@ -116,6 +136,26 @@ class AsyncIOBackend(AsyncPolicyTransport):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _close_session_now(session: aiohttp.ClientSession) -> None:
+    """Close a session of ours without awaiting (its loop may be closed, or not running).
+
+    Uses the connector's synchronous close (aiohttp's ``session.close()`` is a coroutine
+    of the session's own loop); the sockets of a closed loop are closed directly.
+    """
+    connector = session.connector
+    if connector is None or connector.closed:
+        return
+    loop = getattr(connector, "_loop", None)
+    if loop is not None and loop.is_closed():
+        protocols = [p for conns in getattr(connector, "_conns", {}).values() for p, _ in conns]
+        protocols += list(getattr(connector, "_acquired", ()))
+        for protocol in protocols:
+            base.close_transport_without_loop(getattr(protocol, "transport", None))
+    close = getattr(connector, "_close", None)
+    if close is not None:
+        close()  # marks it closed; closes live-loop transports through their loop
 
 
 __all__ = ["AsyncIOBackend"]

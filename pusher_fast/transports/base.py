@@ -7,7 +7,7 @@ which turns any transport's (status, body) into a result or a ``PusherError``.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 from .._http11 import RequestEncoder, host_header
@@ -213,6 +213,56 @@ def connection_error(
     return transport_error(request, exc, ambiguous, f"{type(exc).__name__}: {exc}")
 
 
+# -- connections tied to an event loop ----------------------------------------------------------
+
+
+def close_transport_without_loop(transport: Any) -> None:
+    """Close an asyncio transport whose event loop is closed.
+
+    A closed loop can no longer run the transport's own closing (``abort()`` raises), and
+    the transport would warn (ResourceWarning) when collected: run that closing here, which
+    closes its socket, then close the socket itself in case the transport kept it.
+    """
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    # A TLS transport wraps the loop's socket transport, which owns the socket.
+    inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+    for t in (inner, transport):
+        if t is None:
+            continue
+        if hasattr(t, "_closed"):
+            t._closed = True  # the TLS wrapper's "closed" flag (no socket of its own)
+        lost = getattr(t, "_call_connection_lost", None)
+        if lost is not None and getattr(t, "_sock", None) is not None:
+            try:
+                lost(None)  # closes the socket; the protocol's callback may need the loop
+            except Exception:
+                t._sock = None
+    raw = getattr(sock, "_sock", sock)  # asyncio hands out a wrapper of the socket
+    close = getattr(raw, "close", None)
+    if close is not None:
+        close()
+
+
+async def _run_at_shutdown(close: Callable[[], Awaitable[None]]) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await close()
+
+
+async def close_at_loop_shutdown(
+    close: Callable[[], Awaitable[None]],
+) -> AsyncGenerator[None, None]:
+    """Arrange for ``close()`` to run in the running loop when ``asyncio.run()`` (or
+    ``loop.shutdown_asyncgens()``) shuts it down, while it can still close connections
+    properly.  Keep the returned object: the loop holds it weakly."""
+    guard = _run_at_shutdown(close)
+    await guard.asend(None)  # started: the loop now knows it, and closes it at shutdown
+    return guard
+
+
 def _attempt_method(http: Any) -> Optional[Callable[..., Any]]:
     """The backend's one-attempt method: ``send_once``, unless a subclass overrides
     ``send_raw`` below it (then ``send_raw`` is what it wants called); ``send_raw`` if it
@@ -273,6 +323,8 @@ __all__ = [
     "VerifyArg",
     "async_single_attempt",
     "check_positive",
+    "close_at_loop_shutdown",
+    "close_transport_without_loop",
     "connection_error",
     "is_default_tls",
     "make_ssl_context",

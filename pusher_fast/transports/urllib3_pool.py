@@ -5,7 +5,11 @@ user's ``pool_manager=``.  urllib3's own retries are off: the delivery policy
 
 from __future__ import annotations
 
+import http.client
+import io
+import socket
 import ssl
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -23,6 +27,62 @@ if TYPE_CHECKING:
     from ..client import Pusher
 
 
+# The deadline of the request this thread is sending through urllib3 (None otherwise):
+# read by _DeadlineResponse, which http.client makes inside urlopen().
+_sending = threading.local()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads, each one given the time left to the deadline as its timeout."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        # A SocketIO: it counts as a reference to the socket, so http.client closing the
+        # connection (a "Connection: close" answer) waits for this reader to close too.
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out: the request's deadline passed")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, reading the head and body by the sending thread's deadline
+    (urllib3 alone gives each read of the head the whole read timeout, so a server
+    dripping its head would hold the request without end)."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline: Optional[float] = getattr(_sending, "deadline", None)
+        if deadline is not None:
+            self.fp.close()  # nothing read from it yet
+            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+def _hold_to_deadline(pool: Any) -> None:
+    """Make ``pool`` open connections whose answers are read by the deadline.
+
+    Inert outside ``Urllib3Backend.send_once`` (no deadline set in the thread), so a
+    pool shared with other code behaves as before for it.
+    """
+    cls = pool.ConnectionCls
+    if getattr(cls, "response_class", None) is _DeadlineResponse:
+        return
+    pool.ConnectionCls = type(cls.__name__, (cls,), {"response_class": _DeadlineResponse})
+
+
 class Urllib3Backend(PolicyTransport):
     """Sends requests over one ``urllib3.PoolManager`` (keep-alive, thread-safe).
 
@@ -31,8 +91,10 @@ class Urllib3Backend(PolicyTransport):
     and requests' ``verify``, ``cert`` and ``proxies`` (see :mod:`pusher_fast._options`).
     urllib3 checks a kept-alive connection before reusing it (a closed one is replaced
     before the request is written); nothing is resent after a failure unless the policy
-    says so.  ``client.timeout`` bounds connecting and reading the head (urllib3's
-    ``Timeout(total=)``) and the whole body (each read gets the time left).
+    says so.  ``client.timeout`` is one deadline for connecting (urllib3's
+    ``Timeout(total=)``), sending and the complete answer, head and body: every read of
+    the answer gets the time left as its socket timeout (the pool's connection class is
+    given a response class that does so; inert for other users of a shared pool).
     """
 
     def __init__(
@@ -86,10 +148,12 @@ class Urllib3Backend(PolicyTransport):
         self._pool = pool_manager.connection_from_host(
             client.host, client.port, scheme=client.scheme
         )
+        _hold_to_deadline(self._pool)
 
     def send_once(self, request: Request) -> Raw:
         """One attempt (the bulk senders apply their own policy)."""
         deadline = time.monotonic() + self._total
+        _sending.deadline = deadline
         try:
             response = self._urlopen(request, deadline)
         except ConnectTimeoutError as exc:  # NewConnectionError too: nothing was sent
@@ -97,6 +161,8 @@ class Urllib3Backend(PolicyTransport):
         except (Urllib3HTTPError, OSError) as exc:
             # urllib3 does not say whether the request was fully written: it may have been.
             raise base.transport_error(request, exc, True) from exc
+        finally:
+            _sending.deadline = None
         try:
             return response.status, self._read_body(response, deadline), response.headers
         except (Urllib3HTTPError, OSError) as exc:
@@ -132,7 +198,7 @@ class Urllib3Backend(PolicyTransport):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out: the request's deadline passed")
-        # total= bounds connecting plus reading the head; _read_body bounds the body.
+        # total= bounds connecting; _DeadlineResponse bounds each read of the answer.
         timeout = urllib3.Timeout(connect=left, read=left, total=left)
         if self._proxied:
             return self.pool_manager.urlopen(
@@ -168,6 +234,7 @@ class Urllib3Backend(PolicyTransport):
         self._pool = self.pool_manager.connection_from_host(
             self.client.host, self.client.port, scheme=self.client.scheme
         )
+        _hold_to_deadline(self._pool)
 
 
 __all__ = ["Urllib3Backend"]
