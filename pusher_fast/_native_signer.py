@@ -142,6 +142,12 @@ _as_bytes = _fallback._as_bytes
 _check_str = _fallback._check_str
 
 
+def _check_strs(**named: object) -> None:
+    """After ``.encode`` failed: TypeError naming the first argument that is not a str."""
+    for name, value in named.items():
+        _check_str(value, name)
+
+
 def _error(rc: int, what: str) -> Exception:
     if rc == lib.PF_ERR_ARG:
         return ValueError(f"{what} is too large")
@@ -247,13 +253,9 @@ class Signer:
     def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
         """The complete signed query string; see ``pusher_fast._fallback``."""
         try:
-            m = method.encode()
-            p = path.encode()
-            e = extra.encode()
+            m, p, e = method.encode(), path.encode(), extra.encode()
         except AttributeError:
-            _check_str(method, "method")
-            _check_str(path, "path")
-            _check_str(extra, "extra")
+            _check_strs(method=method, path=path, extra=extra)
             raise
         if body.__class__ is not bytes:
             body = _as_bytes(body, "body")
@@ -298,13 +300,9 @@ class Signer:
     def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
         """``key:HEX`` for a channel subscription; None if socket id or channel is invalid."""
         try:
-            sid = socket_id.encode()
-            ch = channel.encode()
-            data = channel_data.encode()
+            sid, ch, data = socket_id.encode(), channel.encode(), channel_data.encode()
         except AttributeError:
-            _check_str(socket_id, "socket_id")
-            _check_str(channel, "channel")
-            _check_str(channel_data, "channel_data")
+            _check_strs(socket_id=socket_id, channel=channel, channel_data=channel_data)
             raise
         out = self._auth_out()
         n = _channel_auth(
@@ -316,11 +314,9 @@ class Signer:
     def user_auth(self, socket_id: str, user_data: str) -> str | None:
         """``key:HEX`` for a user sign-in; None if the socket id is invalid."""
         try:
-            sid = socket_id.encode()
-            data = user_data.encode()
+            sid, data = socket_id.encode(), user_data.encode()
         except AttributeError:
-            _check_str(socket_id, "socket_id")
-            _check_str(user_data, "user_data")
+            _check_strs(socket_id=socket_id, user_data=user_data)
             raise
         out = self._auth_out()
         n = _user_auth(
