@@ -253,7 +253,9 @@ class Signer:
     def sign_query(self, method: str, path: str, extra: str, body: Buffer, timestamp: int) -> str:
         """The complete signed query string; see ``pusher_fast._fallback``."""
         try:
-            m, p, e = method.encode(), path.encode(), extra.encode()
+            m = method.encode()
+            p = path.encode()
+            e = extra.encode()
         except AttributeError:
             _check_strs(method=method, path=path, extra=extra)
             raise
@@ -300,7 +302,9 @@ class Signer:
     def channel_auth(self, socket_id: str, channel: str, channel_data: str) -> str | None:
         """``key:HEX`` for a channel subscription; None if socket id or channel is invalid."""
         try:
-            sid, ch, data = socket_id.encode(), channel.encode(), channel_data.encode()
+            sid = socket_id.encode()
+            ch = channel.encode()
+            data = channel_data.encode()
         except AttributeError:
             _check_strs(socket_id=socket_id, channel=channel, channel_data=channel_data)
             raise
@@ -314,7 +318,8 @@ class Signer:
     def user_auth(self, socket_id: str, user_data: str) -> str | None:
         """``key:HEX`` for a user sign-in; None if the socket id is invalid."""
         try:
-            sid, data = socket_id.encode(), user_data.encode()
+            sid = socket_id.encode()
+            data = user_data.encode()
         except AttributeError:
             _check_strs(socket_id=socket_id, user_data=user_data)
             raise
