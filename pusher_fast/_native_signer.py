@@ -142,6 +142,12 @@ _as_bytes = _fallback._as_bytes
 _check_str = _fallback._check_str
 
 
+def _check_strs(**named: object) -> None:
+    """After ``.encode`` failed: TypeError naming the first argument that is not a str."""
+    for name, value in named.items():
+        _check_str(value, name)
+
+
 def _error(rc: int, what: str) -> Exception:
     if rc == lib.PF_ERR_ARG:
         return ValueError(f"{what} is too large")
@@ -251,9 +257,7 @@ class Signer:
             p = path.encode()
             e = extra.encode()
         except AttributeError:
-            _check_str(method, "method")
-            _check_str(path, "path")
-            _check_str(extra, "extra")
+            _check_strs(method=method, path=path, extra=extra)
             raise
         if body.__class__ is not bytes:
             body = _as_bytes(body, "body")
@@ -302,9 +306,7 @@ class Signer:
             ch = channel.encode()
             data = channel_data.encode()
         except AttributeError:
-            _check_str(socket_id, "socket_id")
-            _check_str(channel, "channel")
-            _check_str(channel_data, "channel_data")
+            _check_strs(socket_id=socket_id, channel=channel, channel_data=channel_data)
             raise
         out = self._auth_out()
         n = _channel_auth(
@@ -319,8 +321,7 @@ class Signer:
             sid = socket_id.encode()
             data = user_data.encode()
         except AttributeError:
-            _check_str(socket_id, "socket_id")
-            _check_str(user_data, "user_data")
+            _check_strs(socket_id=socket_id, user_data=user_data)
             raise
         out = self._auth_out()
         n = _user_auth(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Optional, Union
 
 import orjson
@@ -124,16 +125,17 @@ class Endpoints:
     def build(
         cls,
         client: Any,
-        *,
         authorize: Callable[..., Any] | None,
         user: Callable[..., Any] | None,
         on_webhook: Callable[..., Any] | None,
-        auth_path: str,
-        user_auth_path: str,
-        webhook_path: str,
         extra_tokens: Iterable[Mapping[str, str]] | None,
+        auth_path: str = AUTH_PATH,
+        user_auth_path: str = USER_AUTH_PATH,
+        webhook_path: str = WEBHOOK_PATH,
+        *,
         sync_only: bool = False,
     ) -> Endpoints:
+        """The endpoints for a framework's keywords, checked once."""
         if authorize is None and user is None and on_webhook is None:
             raise ValueError("give at least one of authorize=, user= and on_webhook=")
         for name, fn in (("authorize", authorize), ("user", user), ("on_webhook", on_webhook)):
@@ -160,18 +162,34 @@ class Endpoints:
             tokens,
         )
 
-    # -- the steps, framework-free ---------------------------------------------------------
+    def served(self) -> list[tuple[str, str, int, Callable[..., Any]]]:
+        """``(kind, path, body limit, callback)`` for each endpoint to serve.
 
-    def read_channel_request(self, body: bytes) -> tuple[str, str] | Answer:
+        ``kind`` is ``"auth"``, ``"user_auth"`` or ``"webhook"``."""
+        endpoints = (
+            ("auth", self.auth_path, self.max_auth_bytes, self.authorize),
+            ("user_auth", self.user_auth_path, self.max_auth_bytes, self.user),
+            ("webhook", self.webhook_path, self.max_webhook_bytes, self.on_webhook),
+        )
+        return [(kind, path, limit, fn) for kind, path, limit, fn in endpoints if fn is not None]
+
+    # -- the steps, framework-free ---------------------------------------------------------
+    # Each takes the body as the framework read it, or the answer reading it gave (passed on).
+
+    def read_channel_request(self, body: bytes | Answer) -> tuple[str, str] | Answer:
         """``(socket_id, channel_name)``, validated, or a 400 answer."""
+        if isinstance(body, Answer):
+            return body
         try:
             socket_id, channel = parse_channel_body(body, self.max_auth_bytes)
             return v.validate_socket_id(socket_id), v.validate_subscribable_channel(channel)
         except (ValueError, TypeError) as exc:
             return bad_request(str(exc))
 
-    def read_user_request(self, body: bytes) -> str | Answer:
+    def read_user_request(self, body: bytes | Answer) -> str | Answer:
         """The validated ``socket_id``, or a 400 answer."""
+        if isinstance(body, Answer):
+            return body
         try:
             return v.validate_socket_id(parse_user_body(body, self.max_auth_bytes))
         except (ValueError, TypeError) as exc:
@@ -208,10 +226,49 @@ class Endpoints:
             )
         return Answer(200, self.client.authenticate_user(socket_id, user_data))
 
-    def read_webhook(self, headers: Any, body: bytes) -> Webhook | Answer:
+    def read_webhook(self, headers: Any, body: bytes | Answer) -> Webhook | Answer:
         """The verified webhook, or 401/400 naming the failed check."""
+        if isinstance(body, Answer):
+            return body
         try:
             hook: Webhook = self.client.webhook(headers, body, extra_tokens=self.extra_tokens)
         except PusherWebhookError as exc:
             return Answer(exc.http_status, {"error": exc.reason.value})
         return hook
+
+    # -- whole requests, for the synchronous frameworks (callbacks run in the caller's thread) --
+
+    def sync_answer(self, kind: str, callback: Callable[..., Any]) -> SyncAnswer:
+        """``answer(request, body)`` for an endpoint of ``served()``."""
+        step = {"auth": _channel, "user_auth": _user, "webhook": _webhook}[kind]
+        return partial(step, self, callback)
+
+
+SyncAnswer = Callable[[Any, Union[bytes, Answer]], Answer]
+
+
+def _channel(
+    ep: Endpoints, authorize: Callable[..., Any], request: Any, body: bytes | Answer
+) -> Answer:
+    read = ep.read_channel_request(body)
+    if isinstance(read, Answer):
+        return read
+    socket_id, channel = read
+    return ep.channel_answer(channel, socket_id, authorize(request, channel, socket_id))
+
+
+def _user(ep: Endpoints, user: Callable[..., Any], request: Any, body: bytes | Answer) -> Answer:
+    socket_id = ep.read_user_request(body)
+    if isinstance(socket_id, Answer):
+        return socket_id
+    return ep.user_answer(socket_id, user(request, socket_id))
+
+
+def _webhook(
+    ep: Endpoints, on_webhook: Callable[..., Any], request: Any, body: bytes | Answer
+) -> Answer:
+    hook = ep.read_webhook(request.headers, body)
+    if isinstance(hook, Answer):
+        return hook
+    on_webhook(hook)
+    return OK

@@ -36,6 +36,7 @@ from starlette.types import Message
 
 from . import (
     AUTH_PATH,
+    OK,
     USER_AUTH_PATH,
     WEBHOOK_PATH,
     Answer,
@@ -49,6 +50,8 @@ __all__ = ["pusher_app", "pusher_routes"]
 
 #: Webhook bodies larger than this are verified (HMAC, JSON) in a worker thread.
 INLINE_WEBHOOK_BYTES = 65536
+
+Body = Union[bytes, Answer]
 
 
 def _respond(answer: Answer) -> Response:
@@ -69,12 +72,13 @@ def _caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-async def _read_body(request: Request, limit: int) -> Union[tuple[bytes, Request], Answer]:
-    """The raw body and the request to hand to callbacks (which can read the body again)."""
+async def _read_body(request: Request, limit: int) -> tuple[Union[bytes, Answer], Request]:
+    """The raw body (or the answer refusing it) and the request to hand to callbacks (which
+    can read the body again)."""
     length = request.headers.get("content-length")
     problem = content_length_problem(length, limit)
     if problem is not None:
-        return problem
+        return problem, request
     if length:
         return await request.body(), request
     # No Content-Length (chunked): read up to the limit, then give callbacks a request
@@ -84,7 +88,7 @@ async def _read_body(request: Request, limit: int) -> Union[tuple[bytes, Request
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return too_large(limit)
+            return too_large(limit), request
         chunks.append(chunk)
     body = b"".join(chunks)
 
@@ -92,6 +96,51 @@ async def _read_body(request: Request, limit: int) -> Union[tuple[bytes, Request
         return {"type": "http.request", "body": body, "more_body": False}
 
     return body, Request(request.scope, replay)
+
+
+# The asynchronous counterparts of the framework-free sync answers: the same steps, with the
+# callbacks awaited and large webhooks verified off the event loop.
+
+
+async def _channel(ep: Endpoints, authorize: Any, request: Request, body: Body) -> Answer:
+    read = ep.read_channel_request(body)
+    if isinstance(read, Answer):
+        return read
+    socket_id, channel = read
+    decision = await authorize(request, channel, socket_id)
+    return ep.channel_answer(channel, socket_id, decision)
+
+
+async def _user(ep: Endpoints, user: Any, request: Request, body: Body) -> Answer:
+    socket_id = ep.read_user_request(body)
+    if isinstance(socket_id, Answer):
+        return socket_id
+    return ep.user_answer(socket_id, await user(request, socket_id))
+
+
+async def _webhook(ep: Endpoints, on_webhook: Any, request: Request, body: Body) -> Answer:
+    if isinstance(body, bytes) and len(body) > INLINE_WEBHOOK_BYTES:
+        hook = await run_in_threadpool(ep.read_webhook, request.headers, body)
+    else:
+        hook = ep.read_webhook(request.headers, body)
+    if isinstance(hook, Answer):
+        return hook
+    await on_webhook(hook)
+    return OK
+
+
+_ANSWERS = {"auth": _channel, "user_auth": _user, "webhook": _webhook}
+
+
+def _route(ep: Endpoints, kind: str, path: str, limit: int, callback: Callable[..., Any]) -> Route:
+    answer = _ANSWERS[kind]
+    call = _caller(callback)
+
+    async def endpoint(request: Request) -> Response:
+        body, request = await _read_body(request, limit)
+        return _respond(await answer(ep, call, request, body))
+
+    return Route(path, endpoint, methods=["POST"], name=f"pusher-{kind.replace('_', '-')}")
 
 
 def pusher_routes(
@@ -107,72 +156,9 @@ def pusher_routes(
 ) -> list[Route]:
     """Starlette routes (POST only) for the callbacks given; sync or async callbacks."""
     ep = Endpoints.build(
-        client,
-        authorize=authorize,
-        user=user,
-        on_webhook=on_webhook,
-        auth_path=auth_path,
-        user_auth_path=user_auth_path,
-        webhook_path=webhook_path,
-        extra_tokens=extra_tokens,
+        client, authorize, user, on_webhook, extra_tokens, auth_path, user_auth_path, webhook_path
     )
-    routes: list[Route] = []
-
-    if authorize is not None:
-        authorize_ = _caller(authorize)
-
-        async def channel_auth(request: Request) -> Response:
-            read = await _read_body(request, ep.max_auth_bytes)
-            if isinstance(read, Answer):
-                return _respond(read)
-            body, request = read
-            fields = ep.read_channel_request(body)
-            if isinstance(fields, Answer):
-                return _respond(fields)
-            socket_id, channel = fields
-            decision = await authorize_(request, channel, socket_id)
-            return _respond(ep.channel_answer(channel, socket_id, decision))
-
-        routes.append(Route(ep.auth_path, channel_auth, methods=["POST"], name="pusher-auth"))
-
-    if user is not None:
-        user_ = _caller(user)
-
-        async def user_auth(request: Request) -> Response:
-            read = await _read_body(request, ep.max_auth_bytes)
-            if isinstance(read, Answer):
-                return _respond(read)
-            body, request = read
-            socket_id = ep.read_user_request(body)
-            if isinstance(socket_id, Answer):
-                return _respond(socket_id)
-            user_data = await user_(request, socket_id)
-            return _respond(ep.user_answer(socket_id, user_data))
-
-        routes.append(
-            Route(ep.user_auth_path, user_auth, methods=["POST"], name="pusher-user-auth")
-        )
-
-    if on_webhook is not None:
-        on_webhook_ = _caller(on_webhook)
-
-        async def webhook(request: Request) -> Response:
-            read = await _read_body(request, ep.max_webhook_bytes)
-            if isinstance(read, Answer):
-                return _respond(read)
-            body, request = read
-            if len(body) > INLINE_WEBHOOK_BYTES:
-                hook = await run_in_threadpool(ep.read_webhook, request.headers, body)
-            else:
-                hook = ep.read_webhook(request.headers, body)
-            if isinstance(hook, Answer):
-                return _respond(hook)
-            await on_webhook_(hook)
-            return _respond(Answer(200, {}))
-
-        routes.append(Route(ep.webhook_path, webhook, methods=["POST"], name="pusher-webhook"))
-
-    return routes
+    return [_route(ep, *served) for served in ep.served()]
 
 
 def pusher_app(client: Any, **options: Any) -> Starlette:

@@ -37,6 +37,7 @@ from . import (
     WEBHOOK_PATH,
     Answer,
     Endpoints,
+    SyncAnswer,
     content_length_problem,
     too_large,
 )
@@ -63,8 +64,11 @@ def _read_body(request: HttpRequest, limit: int) -> Union[bytes, Answer]:
     return body
 
 
-def _view(fn: View) -> View:
-    return csrf_exempt(require_POST(fn))
+def _view(answer: SyncAnswer, limit: int) -> View:
+    def view(request: HttpRequest) -> HttpResponse:
+        return _respond(answer(request, _read_body(request, limit)))
+
+    return csrf_exempt(require_POST(view))
 
 
 def pusher_views(
@@ -76,65 +80,11 @@ def pusher_views(
     extra_tokens: Iterable[Mapping[str, str]] | None = None,
 ) -> dict[str, View]:
     """``{"auth": view, "user_auth": view, "webhook": view}`` for the callbacks given."""
-    ep = Endpoints.build(
-        client,
-        authorize=authorize,
-        user=user,
-        on_webhook=on_webhook,
-        auth_path=AUTH_PATH,
-        user_auth_path=USER_AUTH_PATH,
-        webhook_path=WEBHOOK_PATH,
-        extra_tokens=extra_tokens,
-        sync_only=True,
-    )
-    views: dict[str, View] = {}
-
-    if authorize is not None:
-        authorize_ = authorize
-
-        def channel_auth(request: HttpRequest) -> HttpResponse:
-            body = _read_body(request, ep.max_auth_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            read = ep.read_channel_request(body)
-            if isinstance(read, Answer):
-                return _respond(read)
-            socket_id, channel = read
-            decision = authorize_(request, channel, socket_id)
-            return _respond(ep.channel_answer(channel, socket_id, decision))
-
-        views["auth"] = _view(channel_auth)
-
-    if user is not None:
-        user_ = user
-
-        def user_auth(request: HttpRequest) -> HttpResponse:
-            body = _read_body(request, ep.max_auth_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            socket_id = ep.read_user_request(body)
-            if isinstance(socket_id, Answer):
-                return _respond(socket_id)
-            return _respond(ep.user_answer(socket_id, user_(request, socket_id)))
-
-        views["user_auth"] = _view(user_auth)
-
-    if on_webhook is not None:
-        on_webhook_ = on_webhook
-
-        def webhook(request: HttpRequest) -> HttpResponse:
-            body = _read_body(request, ep.max_webhook_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            hook = ep.read_webhook(request.headers, body)
-            if isinstance(hook, Answer):
-                return _respond(hook)
-            on_webhook_(hook)
-            return _respond(Answer(200, {}))
-
-        views["webhook"] = _view(webhook)
-
-    return views
+    ep = Endpoints.build(client, authorize, user, on_webhook, extra_tokens, sync_only=True)
+    return {
+        kind: _view(ep.sync_answer(kind, callback), limit)
+        for kind, _path, limit, callback in ep.served()
+    }
 
 
 def pusher_urlpatterns(

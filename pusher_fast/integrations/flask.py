@@ -31,6 +31,7 @@ from . import (
     WEBHOOK_PATH,
     Answer,
     Endpoints,
+    SyncAnswer,
     content_length_problem,
     too_large,
 )
@@ -62,6 +63,14 @@ def _read_body(limit: int) -> Union[bytes, Answer]:
     return body
 
 
+def _view(answer: SyncAnswer, limit: int) -> Callable[[], Response]:
+    def view() -> Response:
+        body = _read_body(limit)
+        return _respond(answer(_current_request(), body))
+
+    return view
+
+
 def pusher_blueprint(
     client: Any,
     *,
@@ -78,60 +87,17 @@ def pusher_blueprint(
     """A Blueprint serving an endpoint for each callback given (POST only)."""
     ep = Endpoints.build(
         client,
-        authorize=authorize,
-        user=user,
-        on_webhook=on_webhook,
-        auth_path=auth_path,
-        user_auth_path=user_auth_path,
-        webhook_path=webhook_path,
-        extra_tokens=extra_tokens,
+        authorize,
+        user,
+        on_webhook,
+        extra_tokens,
+        auth_path,
+        user_auth_path,
+        webhook_path,
         sync_only=True,
     )
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
-
-    if authorize is not None:
-        authorize_ = authorize
-
-        def channel_auth() -> Response:
-            body = _read_body(ep.max_auth_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            read = ep.read_channel_request(body)
-            if isinstance(read, Answer):
-                return _respond(read)
-            socket_id, channel = read
-            decision = authorize_(_current_request(), channel, socket_id)
-            return _respond(ep.channel_answer(channel, socket_id, decision))
-
-        bp.add_url_rule(ep.auth_path, "auth", channel_auth, methods=["POST"])
-
-    if user is not None:
-        user_ = user
-
-        def user_auth() -> Response:
-            body = _read_body(ep.max_auth_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            socket_id = ep.read_user_request(body)
-            if isinstance(socket_id, Answer):
-                return _respond(socket_id)
-            return _respond(ep.user_answer(socket_id, user_(_current_request(), socket_id)))
-
-        bp.add_url_rule(ep.user_auth_path, "user_auth", user_auth, methods=["POST"])
-
-    if on_webhook is not None:
-        on_webhook_ = on_webhook
-
-        def webhook() -> Response:
-            body = _read_body(ep.max_webhook_bytes)
-            if isinstance(body, Answer):
-                return _respond(body)
-            hook = ep.read_webhook(request.headers, body)
-            if isinstance(hook, Answer):
-                return _respond(hook)
-            on_webhook_(hook)
-            return _respond(Answer(200, {}))
-
-        bp.add_url_rule(ep.webhook_path, "webhook", webhook, methods=["POST"])
-
+    for kind, rule, limit, callback in ep.served():
+        view = _view(ep.sync_answer(kind, callback), limit)
+        bp.add_url_rule(rule, kind, view, methods=["POST"])
     return bp

@@ -29,6 +29,14 @@ from ._server import DEFAULT_APP_ID, DEFAULT_KEY, DEFAULT_SECRET, PusherServer
 __all__ = ["demo", "serve"]
 
 
+def _parser(command: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"pusher-fast {command}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
 def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
@@ -64,11 +72,10 @@ def _make_server(args: argparse.Namespace, **extra: Any) -> PusherServer:
 
 def serve(argv: list[str]) -> int:
     """Run the local Pusher HTTP API until Ctrl-C (or SIGTERM); print its ``PUSHER_URL``."""
-    parser = argparse.ArgumentParser(
-        prog="pusher-fast serve",
-        description="Run a local Pusher Channels HTTP API (signatures, limits, status codes "
+    parser = _parser(
+        "serve",
+        "Run a local Pusher Channels HTTP API (signatures, limits, status codes "
         "as the service). Point a client at the printed PUSHER_URL.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _server_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="print one line per request")
@@ -287,11 +294,10 @@ def _demo_webhook(client: Any, server: PusherServer, out: TextIO) -> bool:
 
 def demo(argv: list[str]) -> int:
     """Start a local server, drive it with ``pusher_fast.Pusher`` and print what happened."""
-    parser = argparse.ArgumentParser(
-        prog="pusher-fast demo",
-        description="Send a stream of events to an in-process local Pusher HTTP API with "
+    parser = _parser(
+        "demo",
+        "Send a stream of events to an in-process local Pusher HTTP API with "
         "pusher_fast.Pusher, query it, authorize a presence channel, validate a webhook.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--events", type=int, default=3000, help="events to send")
     parser.add_argument("--batch-size", type=int, default=10, help="events per batch request")

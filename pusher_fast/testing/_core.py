@@ -267,6 +267,12 @@ def _channel_problem(channel: Any) -> Optional[str]:
     return None
 
 
+def _check_count(count: int, limit: int, too_many: str) -> None:
+    """400 for a request carrying more than ``limit`` items (``too_many`` formats ``count``)."""
+    if count > limit:
+        raise ApiError(400, f"{too_many.format(count)}, at most {limit} per request")
+
+
 def _check_channel(channel: Any, where: str = "") -> str:
     problem = _channel_problem(channel)
     if problem is not None:
@@ -364,11 +370,10 @@ class Core:
         with self._cond:
             return list(self._events)
 
+    # The server's public methods own the defaults; it passes every argument here.
+
     def events_for(
-        self,
-        channel: Optional[str] = None,
-        name: Optional[str] = None,
-        app_id: Optional[str] = None,
+        self, channel: Optional[str], name: Optional[str], app_id: Optional[str]
     ) -> list[RecordedEvent]:
         with self._cond:
             return self._matching(channel, name, app_id)
@@ -386,11 +391,7 @@ class Core:
         ]
 
     def wait_for_events(
-        self,
-        count: int,
-        timeout: float = 5.0,
-        channel: Optional[str] = None,
-        name: Optional[str] = None,
+        self, count: int, timeout: float, channel: Optional[str], name: Optional[str]
     ) -> list[RecordedEvent]:
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -455,13 +456,7 @@ class Core:
                 ch.subscriptions -= count
                 self._drop_if_empty(state, channel)
 
-    def add_member(
-        self,
-        channel: str,
-        user_id: str,
-        user_info: Any = None,
-        app_id: Optional[str] = None,
-    ) -> None:
+    def add_member(self, channel: str, user_id: str, user_info: Any, app_id: Optional[str]) -> None:
         """One more connection of ``user_id`` on presence ``channel`` (user_count counts users)."""
         _check_local_channel(channel)
         if not channel.startswith(PRESENCE_PREFIX):
@@ -734,12 +729,7 @@ class Core:
             raise ApiError(400, "Expected 'channels' to be a list of channel names")
         if not channels:
             raise ApiError(400, "'channels' is empty: trigger on at least one channel")
-        if len(channels) > self.limits.max_channels:
-            raise ApiError(
-                400,
-                f"Too many channels: {len(channels)}, "
-                f"at most {self.limits.max_channels} per request",
-            )
+        _check_count(len(channels), self.limits.max_channels, "Too many channels: {}")
         for channel in channels:
             _check_channel(channel)
         unique = list(dict.fromkeys(channels))
@@ -766,12 +756,7 @@ class Core:
         batch = doc.get("batch")
         if not isinstance(batch, list):
             raise ApiError(400, "Expected request parameter batch to be an array")
-        if len(batch) > self.limits.max_batch_size:
-            raise ApiError(
-                400,
-                f"Batch too large: {len(batch)} events, "
-                f"at most {self.limits.max_batch_size} per request",
-            )
+        _check_count(len(batch), self.limits.max_batch_size, "Batch too large: {} events")
         infos: list[frozenset[str]] = []
         for i, item in enumerate(batch):
             where = f"batch[{i}]: "
