@@ -85,3 +85,17 @@ def test_changelog_names_the_current_version() -> None:
 
     text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## {pusher_fast.__version__} " in text
+
+
+def test_every_package_directory_is_in_the_distribution() -> None:
+    """A subpackage missing from the wheel imports from a checkout and fails once installed."""
+    import setuptools
+
+    config = pyproject()["tool"]["setuptools"]["packages"]["find"]
+    found = set(setuptools.find_packages(str(ROOT), include=config["include"]))
+    on_disk = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "pusher_fast").rglob("__init__.py")
+    }
+    assert on_disk == found
+    assert {"pusher_fast.transports", "pusher_fast.integrations", "pusher_fast.testing"} <= found
