@@ -1,6 +1,6 @@
 """AsyncPusher, AsyncBulkSender and the pooled AsyncIOBackend against a local recording server.
 
-AsyncPusher's transport is ``AsyncHTTPBackend`` by default (``pusher_fast._asynchttp``) and
+AsyncPusher's transport is ``AsyncSocketTransport`` by default (``transports.aio_sockets``) and
 aiohttp's ``AsyncIOBackend`` when asked for: the tests of what AsyncPusher and AsyncBulkSender
 do (results, errors, pooling, the bulk account, retries) run on both, through the ``backend``
 fixture; the tests of the aiohttp session itself pass ``backend=AsyncIOBackend``.  The
@@ -24,10 +24,10 @@ import pytest
 import pusher_fast
 import pusher_fast.aiohttp
 from pusher_fast import errors
-from pusher_fast._asynchttp import AsyncHTTPBackend
 from pusher_fast.aio import AsyncBulkSender, AsyncPusher, default_async_backend
 from pusher_fast.aiohttp import AsyncIOBackend
 from pusher_fast.bulk import BulkReport
+from pusher_fast.transports import AsyncHTTPBackend
 from tests.faultserver import FaultServer, Recorded, Reply, Reset, json_reply
 from tests.helpers import MASTER_KEY_B64, decrypt_data
 

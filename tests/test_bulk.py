@@ -565,7 +565,7 @@ class SendRequestOnly:
     """A backend in the official protocol (``send_request`` only), over the default transport."""
 
     def __init__(self, client: Any, **options: Any) -> None:
-        from pusher_fast._transport import Urllib3Backend
+        from pusher_fast.transports import Urllib3Backend
 
         self._inner = Urllib3Backend(client, **options)
 

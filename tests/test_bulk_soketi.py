@@ -23,8 +23,8 @@ import pytest
 
 import pusher_fast
 import tests.peers.soketi as soketi_module
-from pusher_fast._transport import Urllib3Backend
 from pusher_fast.bulk import BulkReport
+from pusher_fast.transports import Urllib3Backend
 from tests.peers.browser import BrowserClient
 from tests.peers.soketi import SoketiServer, start_soketi
 

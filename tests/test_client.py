@@ -551,7 +551,7 @@ class TestNonJsonSuccess:
         if transport == "fast":
             call = lambda: pusher_fast.Pusher(**options).trigger("c", "e", "d")  # noqa: E731
         elif transport == "urllib3":
-            from pusher_fast._transport import Urllib3Backend
+            from pusher_fast.transports import Urllib3Backend
 
             client = pusher_fast.Pusher(backend=Urllib3Backend, **options)
             call = lambda: client.trigger("c", "e", "d")  # noqa: E731
@@ -762,7 +762,7 @@ class TestNonAsciiKey:
             }
             if transport in ("fast", "urllib3"):
                 if transport == "urllib3":
-                    from pusher_fast._transport import Urllib3Backend
+                    from pusher_fast.transports import Urllib3Backend
 
                     options["backend"] = Urllib3Backend
                 client = pusher_fast.Pusher(**options)

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 import pusher_fast
-from pusher_fast._fasthttp import HTTPClientBackend
-from pusher_fast._transport import Urllib3Backend
 from pusher_fast.aio import AsyncPusher
+from pusher_fast.transports import HTTPClientBackend, Urllib3Backend
 from tests.helpers import MiniServer
 
 REPO = Path(__file__).resolve().parents[1]
