@@ -20,6 +20,7 @@ _JSONDecodeError = orjson.JSONDecodeError
 _MAX_AUTH_BODY = _auth_body.MAX_AUTH_BODY_BYTES
 _PRESENCE = v.PRESENCE_PREFIX
 _ENCRYPTED = v.ENCRYPTED_PREFIX
+_PRESENCE_OR_ENCRYPTED = (_PRESENCE, _ENCRYPTED)
 
 
 def dumps_text(value: Any, json_encoder: Optional[type[json.JSONEncoder]]) -> str:
@@ -99,7 +100,7 @@ class Authorizer:
         # field, any refusal) goes to parse_channel_body, so both agree on every
         # body (tests/test_auth_body.py).
         if body.__class__ is bytes and len(body) <= _MAX_AUTH_BODY:
-            channel: Any = None
+            channel: Any  # (None: the general parse decides)
             if body.startswith(b"socket_id="):
                 try:
                     text = body.decode("ascii")
@@ -129,12 +130,10 @@ class Authorizer:
                 else:
                     if socket_id.__class__ is not str or channel.__class__ is not str:
                         channel = None
+            else:
+                channel = None
             if channel:
-                if (
-                    not custom_data
-                    and not channel.startswith(_PRESENCE)
-                    and not channel.startswith(_ENCRYPTED)
-                ):
+                if not custom_data and not channel.startswith(_PRESENCE_OR_ENCRYPTED):
                     auth = self._channel_auth(socket_id, channel, "")
                     if auth is not None:
                         return {"auth": auth}
