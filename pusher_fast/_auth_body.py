@@ -35,6 +35,38 @@ def _no_repeat(tail: str | None) -> bool:
     return not tail or ("socket_id" not in tail and "channel_name" not in tail)
 
 
+def tail_is_clean(tail: str) -> bool:
+    """True if the general parse accepts form ``tail`` and finds no field of a channel body in it.
+
+    One decode of the whole tail: every name it holds, decoded, is a substring of
+    that (a raw '&' or '=' is never part of an escape), and the tail's escapes are
+    UTF-8 exactly when each name's and value's are.  A '+' decoding to a space
+    cannot make a field name, so it is left as is.  False is only "not sure".
+    """
+    if "socket_id" in tail or "channel_name" in tail:
+        return False
+    decoded = urllib.parse.unquote_to_bytes(tail)
+    if b"socket_id" in decoded or b"channel_name" in decoded:
+        return False
+    if decoded.isascii():
+        return True
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def unescape_channel(channel: str) -> str:
+    """``channel`` with the escapes pusher-js writes for ``@ = , ;`` decoded.
+
+    Each replaced ``%XX`` begins at a '%' the left-to-right decoder would also
+    start from, so if no '%' is left the result is the full decoding; if one is,
+    the caller's checks refuse the value (and the general parse decides).
+    """
+    return channel.replace("%40", "@").replace("%3D", "=").replace("%2C", ",").replace("%3B", ";")
+
+
 def _too_large(size: int, limit: int) -> ValueError:
     return ValueError(f"auth request body is {size} bytes; the limit is {limit}")
 

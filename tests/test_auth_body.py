@@ -264,3 +264,212 @@ def test_the_shortcuts_agree_with_the_general_parse(pieces, lead, kind):
             _auth_body.parse_channel_body(body)
         return
     assert _auth_body.parse_channel_body(body) == (general["socket_id"], general["channel_name"])
+
+
+# -- authorize_channel_from_body's own shortcut (pusher_fast._auth) ----------------
+# It reads pusher-js's form body and JSON objects itself, decodes the escapes
+# channel names hold (%40 %3D %2C %3B) and checks a params tail with one decode;
+# whatever it cannot settle goes to the general parse.  Checked against
+# "general parse, then authenticate", on every signer (the C signer's own socket
+# id and channel checks are what the shortcut relies on).
+
+
+def _signers():
+    from pusher_fast import _fallback
+
+    out = [pytest.param(_fallback.Signer, id="python")]
+    try:
+        from pusher_fast import _native_signer
+    except ImportError:  # pragma: no cover - the native build is optional
+        return out
+    out.append(pytest.param(_native_signer.Signer, id="native"))
+    out.append(pytest.param(_native_signer.HybridSigner, id="hybrid"))
+    return out
+
+
+def _authorizer(signer_class):
+    import base64
+
+    from pusher_fast._auth import Authorizer
+
+    return Authorizer(signer_class(KEY, SECRET), KEY, base64.b64decode(MASTER_KEY_B64))
+
+
+def _outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except (ValueError, TypeError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _general_then_authenticate(auth, body, custom):
+    fields = _auth_body.parse_auth_body(body, _auth_body.CHANNEL_FIELDS)
+    return auth.channel(fields["channel_name"], fields["socket_id"], custom)
+
+
+def _assert_shortcut_agrees(auth, body, custom):
+    expected = _outcome(_general_then_authenticate, auth, body, custom)
+    assert _outcome(auth.channel_from_body, body, custom) == expected, body
+
+
+_SHORTCUT_BODIES = [
+    b"socket_id=1.2&channel_name=private-a",
+    b"socket_id=1.2&channel_name=private-a%40b",
+    b"socket_id=1.2&channel_name=private-a%40b%3Dc%2Cd%3Be",
+    b"socket_id=1.2&channel_name=private-a%3db",  # lower-case hex: general parse
+    b"socket_id=1.2&channel_name=private-a%40%41",  # another escape left
+    b"socket_id=1.2&channel_name=private-a%2540",  # '%25' then '40': not an '@'
+    b"socket_id=1.2&channel_name=private-a%4",
+    b"socket_id=1.2&channel_name=private-a%3A",  # ':' is refused
+    b"socket_id=1.2&channel_name=private-a+b",
+    b"socket_id=1.2&channel_name=private-%C3%A9",
+    b"socket_id=1.2&channel_name=presence-a%40b",
+    b"socket_id=1.2&channel_name=private-encrypted-a%40b",
+    b"socket_id=1%2E2&channel_name=private-a",
+    b"socket_id=1.2&x=1&channel_name=private-a",  # a param before channel_name
+    b"socket_id=1.2&socket_id=3.4&channel_name=private-a",
+    b"socket_id=1.2&channel_name=private-a&socket_id=3.4",
+    b"socket_id=1.2&channel_name=private-a&%73ocket_id=3.4",
+    b"socket_id=1.2&channel_name=private-a&channel%5fname=private-b",
+    b"socket_id=1.2&channel_name=private-a&x=%7B%22a%22%3A1%7D",
+    b"socket_id=1.2&channel_name=private-a&x=%C3%A9",
+    b"socket_id=1.2&channel_name=private-a&x=%ff",
+    b"socket_id=1.2&channel_name=private-a&x=%C3",
+    b"socket_id=1.2&channel_name=private-a&x%C3=%A9",
+    b"socket_id=1.2&channel_name=private-a&x=%zz&y=%",
+    b"socket_id=1.2&channel_name=private-a&x=%2526channel_name%3Dprivate-b",
+    b"socket_id=1.2&channel_name=private-a&x=%26channel_name%3Dprivate-b",
+    b"socket_id=1.2&channel_name=private-a&channel_name",
+    b"socket_id=1.2&channel_name=private-a&",
+    b"socket_id=1.2&channel_name=private-a&\xc3\xa9=1",
+    b"socket_id=1.2&channel_name=private-\xc3\xa9",
+    b"socket_id=1.2\xff&channel_name=private-a",
+    b"socket_id=&channel_name=private-a",
+    b"socket_id=1.2&channel_name=",
+    b"socket_id=1.2&channel_name=&channel_name=private-a",
+    b"socket_id=1.2",
+    b"socket_id=1.2channel_name=private-a",
+    b'{"socket_id": "1.2", "channel_name": "private-a@b"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a", "socket_id": "3.4"}',
+    b'{"socket_id": "1.2", "channel_name": "presence-a"}',
+    b'{"socket_id": "1.2", "channel_name": "private-encrypted-a"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a%40b"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a:b"}',
+    b'{"socket_id": 1.2, "channel_name": "private-a"}',
+    b'{"socket_id": "1.2", "channel_name": null}',
+    b'{"socket_id": "1.2", "channel_name": ""}',
+    b'{"socket_id": "1.2"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a"',
+    b'{"socket_id": "1.2", "channel_name": "private-a"} x',
+    b'{"socket_\\u0069d": "1.2", "channel_name": "private-a"}',
+    b"{",
+    b"",
+    b"&socket_id=1.2&channel_name=private-a",
+]
+
+
+@pytest.mark.parametrize("signer_class", _signers())
+@pytest.mark.parametrize("custom", [None, {"user_id": "u"}])
+@pytest.mark.parametrize("body", _SHORTCUT_BODIES)
+def test_channel_from_body_shortcut_agrees_with_parse_then_authenticate(signer_class, custom, body):
+    _assert_shortcut_agrees(_authorizer(signer_class), body, custom)
+
+
+def test_the_shortcut_signs_escaped_channels_and_refuses_escaped_repeats(client):
+    body = b"socket_id=1.2&channel_name=private-a%40b%3Dc%2Cd%3Be&note=%C3%A9"
+    assert client.authorize_channel_from_body(body) == client.authenticate(
+        "private-a@b=c,d;e", "1.2"
+    )
+    with pytest.raises(ValueError, match="repeats the 'socket_id'"):
+        client.authorize_channel_from_body(
+            b"socket_id=1.2&channel_name=private-a&%73ocket%5Fid=3.4"
+        )
+    with pytest.raises(ValueError, match="not UTF-8"):
+        client.authorize_channel_from_body(b"socket_id=1.2&channel_name=private-a&x=%C3")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["x=1", "", "x=%41", "socket_id=1", "x=%C3", "%73ocket_id=1", "x=%2", "a+socket_id=1"],
+)
+def test_tail_is_clean_only_if_the_general_parse_finds_no_second_field(tail):
+    body = f"socket_id=1.2&channel_name=private-a&{tail}".encode()
+    if _auth_body.tail_is_clean(tail):
+        assert _auth_body.parse_channel_body(body) == ("1.2", "private-a")
+    else:
+        assert tail in {"socket_id=1", "x=%C3", "%73ocket_id=1", "a+socket_id=1"}
+
+
+_ESCAPES = [
+    "%40",
+    "%3D",
+    "%2C",
+    "%3B",
+    "%3d",
+    "%25",
+    "%26",
+    "%2",
+    "40",
+    "%C3%A9",
+    "%ff",
+    "%5F",
+    "+",
+]
+_FORM_NAMES = st.sampled_from(
+    ["socket_id", "channel_name", "socket%5Fid", "%73ocket_id", "channel%5fname", "x", ""]
+)
+_FORM_VALUES = st.one_of(
+    st.sampled_from(
+        ["1.2", "12.34", "private-a", "presence-a", "private-encrypted-a", "private-a%40b"]
+    ),
+    st.lists(
+        st.one_of(st.sampled_from(_ESCAPES), st.text(alphabet="-_.@=&:1ap", max_size=3)),
+        max_size=4,
+    ).map("".join),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    first=st.sampled_from(["socket_id=1.2&channel_name=", "socket_id=", ""]),
+    channel=st.tuples(
+        st.sampled_from(["private-", "presence-", "private-encrypted-", ""]),
+        st.lists(st.sampled_from([*_ESCAPES, "a", "-", "&", ":", "=", "@"]), max_size=4),
+    ).map(lambda t: t[0] + "".join(t[1])),
+    pieces=st.lists(st.tuples(_FORM_NAMES, st.sampled_from(["=", ""]), _FORM_VALUES), max_size=3),
+    custom=st.sampled_from([None, {"user_id": "u"}]),
+    signer_index=st.integers(0, 2),
+)
+def test_the_channel_from_body_shortcut_agrees_on_any_form(
+    first, channel, pieces, custom, signer_index
+):
+    signers = [p.values[0] for p in _signers()]
+    auth = _authorizer(signers[signer_index % len(signers)])
+    body = (first + channel + "".join(f"&{k}{s}{v}" for k, s, v in pieces)).encode()
+    _assert_shortcut_agrees(auth, body, custom)
+
+
+_JSON_VALUES = st.one_of(
+    st.sampled_from(["1.2", "private-a", "presence-a", "private-a@b", "private-encrypted-a"]),
+    st.text(alphabet="-_.@%:1ap", max_size=6),
+    st.none(),
+    st.integers(),
+    st.lists(st.just("1.2"), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(
+        st.tuples(st.sampled_from(["socket_id", "channel_name", "x"]), _JSON_VALUES),
+        max_size=4,
+    ),
+    custom=st.sampled_from([None, {"user_id": "u"}]),
+    signer_index=st.integers(0, 2),
+)
+def test_the_channel_from_body_shortcut_agrees_on_any_json(fields, custom, signer_index):
+    signers = [p.values[0] for p in _signers()]
+    auth = _authorizer(signers[signer_index % len(signers)])
+    # Written by hand so that keys may repeat.
+    body = ("{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in fields) + "}").encode()
+    _assert_shortcut_agrees(auth, body, custom)
