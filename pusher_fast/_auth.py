@@ -120,7 +120,6 @@ class Authorizer:
                     if "%" in channel:
                         channel = _auth_body.unescape_channel(channel)
             elif body and body[0] == 123:  # b"{"
-                # (Both parses keep the last of repeated keys: orjson's choice.)
                 try:
                     parsed = _loads(body)  # an object: it starts with '{'
                     socket_id = parsed["socket_id"]
@@ -128,7 +127,15 @@ class Authorizer:
                 except (_JSONDecodeError, KeyError, TypeError):
                     channel = None
                 else:
-                    if socket_id.__class__ is not str or channel.__class__ is not str:
+                    # orjson keeps the last of repeated keys: each field must be written
+                    # once, literally (no escapes), else the general parse decides.
+                    if (
+                        socket_id.__class__ is not str
+                        or channel.__class__ is not str
+                        or b"\\" in body
+                        or body.count(b'"socket_id"') != 1
+                        or body.count(b'"channel_name"') != 1
+                    ):
                         channel = None
             else:
                 channel = None

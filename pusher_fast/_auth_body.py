@@ -11,6 +11,7 @@ of the wrong Python type).
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -135,6 +136,9 @@ def _from_json(raw: bytes, fields: tuple[str, ...]) -> dict[str, str]:
         raise ValueError("auth request body starts with '{' but is not valid JSON") from None
     if not isinstance(parsed, dict):  # pragma: no cover - '{' always parses to an object
         raise ValueError("auth request body is not a JSON object")
+    repeated = _repeated_keys(raw, fields)
+    if repeated:
+        raise ValueError(f"auth request body has {repeated!r} more than once")
     out: dict[str, str] = {}
     for name in fields:
         if name not in parsed:
@@ -146,6 +150,25 @@ def _from_json(raw: bytes, fields: tuple[str, ...]) -> dict[str, str]:
             )
         out[name] = value
     return out
+
+
+def _repeated_keys(raw: bytes, fields: tuple[str, ...]) -> list[str]:
+    """The ``fields`` the top-level JSON object names more than once (orjson keeps the last
+    silently; two parsers picking different copies is how signatures get forged)."""
+    if b"\\" not in raw and all(raw.count(b'"%s"' % f.encode()) <= 1 for f in fields):
+        return []  # each field written at most once, literally: no repeat possible
+    objects: list[list[str]] = []
+
+    def keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        objects.append([key for key, _ in pairs])
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=keys)
+    except ValueError:
+        raise ValueError("auth request body starts with '{' but is not valid JSON") from None
+    top = objects[-1]  # the outermost object is completed last
+    return [f for f in fields if top.count(f) > 1]
 
 
 def _from_form(raw: bytes, fields: tuple[str, ...]) -> dict[str, str]:

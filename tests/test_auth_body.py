@@ -362,6 +362,10 @@ _SHORTCUT_BODIES = [
     b'{"socket_id": "1.2", "channel_name": "private-a"',
     b'{"socket_id": "1.2", "channel_name": "private-a"} x',
     b'{"socket_\\u0069d": "1.2", "channel_name": "private-a"}',
+    b'{"socket_\\u0069d": "1.2", "socket_id": "3.4", "channel_name": "private-a"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a", "channel_name": "private-b"}',
+    b'{"socket_id": "1.2", "channel_name": "private-a", "x": {"socket_id": "3.4"}}',
+    b'{"socket_id": "1.2", "channel_name": "private-a", "x": "\\"socket_id\\""}',
     b"{",
     b"",
     b"&socket_id=1.2&channel_name=private-a",
@@ -473,3 +477,26 @@ def test_the_channel_from_body_shortcut_agrees_on_any_json(fields, custom, signe
     # Written by hand so that keys may repeat.
     body = ("{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in fields) + "}").encode()
     _assert_shortcut_agrees(auth, body, custom)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"socket_id": "1.2", "channel_name": "private-a", "socket_id": "3.4"}',
+        b'{"socket_id": "1.2", "channel_name": "private-a", "channel_name": "private-b"}',
+        b'{"socket_\\u0069d": "1.2", "socket_id": "3.4", "channel_name": "private-a"}',
+        b'{"socket_id": "1.2", "channel_name": "private-a", "channel_n\\u0061me": "private-b"}',
+    ],
+)
+def test_a_json_body_naming_a_field_twice_is_refused(client, body):
+    """orjson keeps the last of repeated keys; another parser could keep the first: refused."""
+    with pytest.raises(ValueError, match="more than once"):
+        client.authorize_channel_from_body(body)
+    if body.count(b"socket_") > 1:  # user sign-in reads socket_id only
+        with pytest.raises(ValueError, match="more than once"):
+            client.authenticate_user_from_body(body, {"id": "u"})
+
+
+def test_a_json_body_with_a_nested_or_quoted_field_name_is_accepted(client):
+    body = b'{"socket_id": "1.2", "channel_name": "private-a", "x": {"socket_id": "3.4"}}'
+    assert client.authorize_channel_from_body(body) == client.authenticate("private-a", "1.2")
