@@ -107,27 +107,56 @@ def _report(
 R = TypeVar("R")
 
 
+class _Observation:
+    """One observed attempt, shared by both wrappers: ``with`` it around ``send_once``
+    and pass the answer through :meth:`done`.  It gives the transport a fresh
+    :data:`CONNECTION` box, times the attempt and reports it (an ``Exception`` as an
+    error; a cancellation or other ``BaseException`` is not reported)."""
+
+    __slots__ = ("_box", "_raw", "_request", "_started", "_token", "_transport")
+
+    def __init__(self, transport: Any, request: Any) -> None:
+        self._transport = transport
+        self._request = request
+
+    def __enter__(self) -> _Observation:
+        self._box: list[bool] = []
+        self._token = CONNECTION.set(self._box)
+        self._started = time.perf_counter()
+        return self
+
+    def done(self, raw: R) -> R:
+        """``raw``, kept to report its status when the ``with`` block ends."""
+        self._raw: Any = raw
+        return raw
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> None:
+        if exc is None:
+            CONNECTION.reset(self._token)
+            _report(self._transport, self._request, self._started, self._raw[0], None, self._box)
+            return
+        try:
+            if isinstance(exc, Exception):
+                _report(self._transport, self._request, self._started, None, exc, self._box)
+        finally:
+            CONNECTION.reset(self._token)
+
+
+def _marked(send_once: Callable[..., Any], send: Callable[..., Any]) -> None:
+    functools.update_wrapper(send, send_once)
+    send.__wrapped_for_observation__ = True  # type: ignore[attr-defined]
+
+
 def observed(send_once: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
     """Wrap a blocking transport's ``send_once`` to log and report each attempt."""
 
-    @functools.wraps(send_once)
     def send(self: Any, request: Any) -> R:
         if self.on_request is None and not _is_enabled(_DEBUG):
             return send_once(self, request)
-        token = CONNECTION.set([])
-        box = CONNECTION.get()
-        started = time.perf_counter()
-        try:
-            raw: Any = send_once(self, request)
-        except Exception as exc:
-            _report(self, request, started, None, exc, box)
-            raise
-        finally:
-            CONNECTION.reset(token)
-        _report(self, request, started, raw[0], None, box)
-        return raw  # type: ignore[no-any-return]
+        with _Observation(self, request) as seen:
+            return seen.done(send_once(self, request))
 
-    send.__wrapped_for_observation__ = True  # type: ignore[attr-defined]
+    _marked(send_once, send)
     return send
 
 
@@ -136,24 +165,13 @@ def async_observed(
 ) -> Callable[[Any, Any], Awaitable[R]]:
     """:func:`observed` for an asyncio transport's ``send_once``."""
 
-    @functools.wraps(send_once)
     async def send(self: Any, request: Any) -> R:
         if self.on_request is None and not _is_enabled(_DEBUG):
             return await send_once(self, request)
-        token = CONNECTION.set([])
-        box = CONNECTION.get()
-        started = time.perf_counter()
-        try:
-            raw: Any = await send_once(self, request)
-        except Exception as exc:
-            _report(self, request, started, None, exc, box)
-            raise
-        finally:
-            CONNECTION.reset(token)
-        _report(self, request, started, raw[0], None, box)
-        return raw  # type: ignore[no-any-return]
+        with _Observation(self, request) as seen:
+            return seen.done(await send_once(self, request))
 
-    send.__wrapped_for_observation__ = True  # type: ignore[attr-defined]
+    _marked(send_once, send)
     return send
 
 

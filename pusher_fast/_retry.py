@@ -171,29 +171,55 @@ def _next_wait(
     return policy.retry_status(made, outcome[0], outcome[2])
 
 
-def _final(outcome: Union[Raw, PusherTransportError]) -> Raw:
-    if isinstance(outcome, PusherTransportError):
-        raise outcome
-    return outcome
+class _Attempts:
+    """The bookkeeping both retry loops share.  ``with`` it around each attempt, storing
+    the answer in ``outcome``: it numbers the attempt in :data:`ATTEMPT` (from the second
+    on: the records and logs read 1 when unset) and takes a ``PusherTransportError`` as
+    the outcome; then :meth:`next_wait` says how long to wait (None: return
+    :meth:`final`)."""
+
+    __slots__ = ("_policy", "_request", "_token", "made", "outcome")
+
+    def __init__(self, policy: DeliveryPolicy, request: Any) -> None:
+        self._policy = policy
+        self._request = request
+        self.made = 0
+        self.outcome: Union[Raw, PusherTransportError]
+
+    def __enter__(self) -> None:
+        self.made += 1
+        self._token = ATTEMPT.set(self.made) if self.made > 1 else None
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
+        if self._token is not None:
+            ATTEMPT.reset(self._token)
+        if isinstance(exc, PusherTransportError):
+            self.outcome = exc
+            return True
+        return False
+
+    def next_wait(self) -> float | None:
+        """The wait before the next attempt, logged (None: the outcome stands)."""
+        delay = _next_wait(self._policy, self.made, self.outcome)
+        if delay is not None:
+            log_retry(self._request, self.made, self.outcome, delay)
+        return delay
+
+    def final(self) -> Raw:
+        """The answer that stands, or its ``PusherTransportError`` raised."""
+        if isinstance(self.outcome, PusherTransportError):
+            raise self.outcome
+        return self.outcome
 
 
 def send_with_policy(policy: DeliveryPolicy, attempt: Callable[[Any], Raw], request: Any) -> Raw:
     """``attempt(request)`` until ``policy`` says the outcome stands (blocking waits)."""
-    made = 0
+    attempts = _Attempts(policy, request)
     while True:
-        made += 1
-        # The attempt number reaches the on_request records and logs (1 when unset).
-        token = ATTEMPT.set(made) if made > 1 else None
-        try:
-            outcome: Union[Raw, PusherTransportError] = attempt(request)
-        except PusherTransportError as exc:
-            outcome = exc
-        finally:
-            if token is not None:
-                ATTEMPT.reset(token)
-        if (delay := _next_wait(policy, made, outcome)) is None:
-            return _final(outcome)
-        log_retry(request, made, outcome, delay)
+        with attempts:
+            attempts.outcome = attempt(request)
+        if (delay := attempts.next_wait()) is None:
+            return attempts.final()
         time.sleep(delay)
 
 
@@ -201,21 +227,12 @@ async def async_send_with_policy(
     policy: DeliveryPolicy, attempt: Callable[[Any], Awaitable[Raw]], request: Any
 ) -> Raw:
     """:func:`send_with_policy` for coroutines."""
-    made = 0
+    attempts = _Attempts(policy, request)
     while True:
-        made += 1
-        # The attempt number reaches the on_request records and logs (1 when unset).
-        token = ATTEMPT.set(made) if made > 1 else None
-        try:
-            outcome: Union[Raw, PusherTransportError] = await attempt(request)
-        except PusherTransportError as exc:
-            outcome = exc
-        finally:
-            if token is not None:
-                ATTEMPT.reset(token)
-        if (delay := _next_wait(policy, made, outcome)) is None:
-            return _final(outcome)
-        log_retry(request, made, outcome, delay)
+        with attempts:
+            attempts.outcome = await attempt(request)
+        if (delay := attempts.next_wait()) is None:
+            return attempts.final()
         await asyncio.sleep(delay)
 
 
