@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -201,6 +202,23 @@ class Seen:
     target: str
     headers: dict[str, str]
     body: bytes
+
+
+def data_of(seen: Seen) -> str:
+    """The ``data`` of the event a trigger request carries, as sent (a string)."""
+    return str(json.loads(seen.body)["data"])
+
+
+def echo(seen: Seen) -> Answer:
+    """200 with the request's event data, so every answer can be matched to its request."""
+    return Answer(http11(200, json.dumps({"echo": data_of(seen)}).encode()))
+
+
+def refused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class _MiniHandler(BaseHTTPRequestHandler):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import socket
 import threading
 import time
@@ -42,6 +41,8 @@ from tests.faultserver import Reply
 from tests.helpers import (
     Answer,
     Seen,
+    data_of,
+    echo,
     http11,
 )
 
@@ -87,22 +88,6 @@ async def async_wait_until(predicate: Callable[[], bool], timeout: float = 2.0) 
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.005)
-
-
-def data_of(seen: Seen) -> str:
-    """The ``data`` of the event a trigger request carries, as sent (a string)."""
-    return str(json.loads(seen.body)["data"])
-
-
-def echo(seen: Seen) -> Answer:
-    """200 with the request's event data, so every answer can be matched to its request."""
-    return Answer(http11(200, json.dumps({"echo": data_of(seen)}).encode()))
-
-
-def refused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- RawServer -------------------------------------------------------------------------------

@@ -25,25 +25,17 @@ from pusher_fast.errors import (
     PusherTransportError,
 )
 from tests.faultserver import Close, Reply, Reset
-from tests.helpers import Answer, Seen, chunked, http11, tls_mini_server
+from tests.helpers import (
+    Answer,
+    chunked,
+    data_of,
+    echo,
+    http11,
+    refused_port,
+    tls_mini_server,
+)
 
 pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(60)]
-
-
-def data_of(seen: Seen) -> str:
-    """The ``data`` of the event a trigger request carries, as sent (a string)."""
-    return str(json.loads(seen.body)["data"])
-
-
-def echo(seen: Seen) -> Answer:
-    """200 with the request's event data, so every answer can be matched to its request."""
-    return Answer(http11(200, json.dumps({"echo": data_of(seen)}).encode()))
-
-
-def refused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- answers --------------------------------------------------------------------------------
