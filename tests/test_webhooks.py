@@ -245,3 +245,34 @@ class TestEncryptedWebhookEvents:
     def test_malformed_encrypted_data_is_refused(self, client, data):
         body = webhook(events=[{"name": "client_event", "channel": self.CHANNEL, "data": data}])
         assert client.validate_webhook(KEY, sign(body), body, decrypt=True) is None
+
+
+_FAST_PATH_CASES = [
+    (KEY, None, {"time_ms": NOW_MS, "events": []}),  # valid
+    (KEY, None, {"time_ms": NOW_MS - 300_001, "events": []}),  # stale
+    (KEY, None, {"time_ms": NOW_MS + 300_000, "events": []}),  # at the limit
+    (KEY, None, {"time_ms": float(NOW_MS), "events": []}),
+    (KEY, None, {"time_ms": True}),
+    (KEY, None, {"time_ms": "1700000000000"}),
+    (KEY, None, {"time_ms": 0}),
+    (KEY, None, {"events": []}),
+    (KEY, None, [1, 2]),
+    (KEY, "tampered", {"time_ms": NOW_MS}),
+    ("other-key", None, {"time_ms": NOW_MS}),
+]
+
+
+@pytest.mark.parametrize("as_bytes", [True, False])
+@pytest.mark.parametrize("key, tamper, payload", _FAST_PATH_CASES)
+def test_the_common_case_shortcut_answers_as_the_general_path(
+    client, monkeypatch, as_bytes, key, tamper, payload
+):
+    """validate_webhook's shortcut (our key, str/bytes body, default JSON) changes nothing."""
+    text = json.dumps(payload)
+    signature = sign(text)
+    if tamper:
+        text = text.replace("[", "[ ", 1) if "[" in text else text + " "
+    body = text.encode() if as_bytes else text
+    fast = client.validate_webhook(key, signature, body)
+    monkeypatch.setattr(client, "_webhook_fast", lambda *args: None)
+    assert fast == client.validate_webhook(key, signature, body)
