@@ -231,8 +231,9 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     async def _send(self, request: Request) -> ResponseReader:
         data = self._encoder.encode(request)
-        await self._check_loop()
         loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # checked inline: no coroutine per request
+            await self._adopt_loop(loop)
         # One deadline for connecting, writing and the complete answer (waiting for a pool
         # slot is not counted: no byte has left then).
         conn = await self._checkout(request)
@@ -271,29 +272,27 @@ class AsyncSocketTransport(SocketSetup, AsyncPolicyTransport):
 
     # -- the pool ----------------------------------------------------------------------------
 
-    async def _check_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # Connections belong to the loop that made them: close the old loop's (its
-            # shutdown normally did) and start afresh in this one.
-            for conn in self._idle:
-                conn.close()
-            self._idle = []
-            self._open = 0
-            self._waiting = collections.deque()
-            self._generation += 1
-            self._loop = loop
-            # Closed by asyncio.run() as it shuts the loop down, before the loop is closed
-            # (a closed loop can no longer close its connections cleanly).  Weakly: the
-            # loop must not keep a dropped client alive.
-            this = weakref.ref(self)
+    async def _adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Connections belong to the loop that made them: close the old loop's (its
+        shutdown normally did) and start afresh in ``loop``."""
+        for conn in self._idle:
+            conn.close()
+        self._idle = []
+        self._open = 0
+        self._waiting = collections.deque()
+        self._generation += 1
+        self._loop = loop
+        # Closed by asyncio.run() as it shuts the loop down, before the loop is closed
+        # (a closed loop can no longer close its connections cleanly).  Weakly: the
+        # loop must not keep a dropped client alive.
+        this = weakref.ref(self)
 
-            async def close_at_shutdown() -> None:
-                transport = this()
-                if transport is not None and transport._loop is loop:
-                    await transport.aclose()
+        async def close_at_shutdown() -> None:
+            transport = this()
+            if transport is not None and transport._loop is loop:
+                await transport.aclose()
 
-            self._shutdown_guard = await base.close_at_loop_shutdown(close_at_shutdown)
+        self._shutdown_guard = await base.close_at_loop_shutdown(close_at_shutdown)
 
     def __del__(self) -> None:
         # Dropped without aclose(): close the idle connections now rather than leave
