@@ -50,7 +50,6 @@ class EventSettings:
     boxes: ChannelBoxes
     events_path: str
     batch_path: str
-    sign_events: Callable[[bytes, int], str]
     sign_batch: Callable[[bytes, int], str]
     event_events: Callable[[int, bytes, bytes], tuple[bytes, str]]
     """``event(frame, prefix, data) -> (body, query)`` of the events endpoint: framing, the
@@ -74,7 +73,7 @@ def event_settings(
     batch = signer.endpoint(POST, batch_path)
     return EventSettings(
         owner, signer, trigger_limit, batch_limit, json_encoder, boxes, events_path, batch_path,
-        events.sign, batch.sign, events.event, batch.event,
+        batch.sign, events.event, batch.event,
     )  # fmt: skip
 
 
@@ -125,7 +124,6 @@ class EventEncoder:
         self._plain_json = settings.json_encoder is None
         self._events_path = settings.events_path
         self._batch_path = settings.batch_path
-        self._sign_events = settings.sign_events
         self._sign_batch = settings.sign_batch
         self._event_events = settings.event_events
         self._event_batch = settings.event_batch
