@@ -17,39 +17,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import errors, types
 from ._observe import RequestRecord
 from ._options import InsecureTransportWarning
 from ._signing import HASHING, IMPLEMENTATION
 from ._webhook import Webhook, WebhookEvent
 from .bulk import BulkReport, FailedEvent
 from .client import Pusher
-from .errors import (
-    PusherBadAuth,
-    PusherBadRequest,
-    PusherBadStatus,
-    PusherError,
-    PusherForbidden,
-    PusherTransportError,
-    PusherWebhookError,
-)
-from .types import (
-    BatchResult,
-    BulkReportDict,
-    ChannelAttributes,
-    ChannelAuth,
-    ChannelCache,
-    ChannelInfo,
-    ChannelsInfo,
-    FailedEventData,
-    TerminateResult,
-    TriggerResult,
-    User,
-    UserAuth,
-    UsersInfo,
-    WebhookEventData,
-    WebhookPayload,
-)
+
+# The errors and the result types are listed once, in their own modules'
+# ``__all__``: a star import re-exports exactly those (for mypy too).
+from .errors import *  # noqa: F403
+from .types import *  # noqa: F403
 from .version import VERSION
 
 __version__ = VERSION
@@ -73,34 +52,14 @@ __all__ = [
     "HASHING",
     "IMPLEMENTATION",
     "VERSION",
-    "BatchResult",
     "BulkReport",
-    "BulkReportDict",
-    "ChannelAttributes",
-    "ChannelAuth",
-    "ChannelCache",
-    "ChannelInfo",
-    "ChannelsInfo",
     "FailedEvent",
-    "FailedEventData",
     "InsecureTransportWarning",
     "Pusher",
-    "PusherBadAuth",
-    "PusherBadRequest",
-    "PusherBadStatus",
-    "PusherError",
-    "PusherForbidden",
-    "PusherTransportError",
-    "PusherWebhookError",
     "RequestRecord",
-    "TerminateResult",
-    "TriggerResult",
-    "User",
-    "UserAuth",
-    "UsersInfo",
     "Webhook",
     "WebhookEvent",
-    "WebhookEventData",
-    "WebhookPayload",
     "errors",
 ]
+__all__ += errors.__all__
+__all__ += types.__all__

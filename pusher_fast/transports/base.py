@@ -66,20 +66,27 @@ class AsyncTransport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class PolicyTransport:
-    """``send_raw`` and ``send_request`` of a blocking transport from its ``send_once``,
-    under its delivery policy (``self.policy``).  Each subclass's ``send_once`` is wrapped
-    to log the attempt and report it to ``self.on_request`` (:mod:`pusher_fast._observe`)."""
+class _Observed:
+    """Wraps each subclass's ``send_once`` with ``_observe_with`` (:mod:`pusher_fast._observe`)
+    so every attempt is logged and reported to ``self.on_request``."""
 
     policy: DeliveryPolicy
     #: Called with a ``RequestRecord`` after each attempt (the ``on_request=`` option).
     on_request: Optional[OnRequest] = None
+    _observe_with: Callable[[Any], Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         method = vars(cls).get("send_once")
         if method is not None and not hasattr(method, "__wrapped_for_observation__"):
-            cls.send_once = observed(method)  # type: ignore[method-assign,assignment]
+            cls.send_once = cls._observe_with(method)  # type: ignore[attr-defined]
+
+
+class PolicyTransport(_Observed):
+    """``send_raw`` and ``send_request`` of a blocking transport from its ``send_once``,
+    under its delivery policy (``self.policy``), each attempt observed."""
+
+    _observe_with = staticmethod(observed)
 
     def send_once(self, request: Request) -> Raw:
         raise NotImplementedError
@@ -97,17 +104,10 @@ class PolicyTransport:
         return process_response(status, body)
 
 
-class AsyncPolicyTransport:
+class AsyncPolicyTransport(_Observed):
     """:class:`PolicyTransport` for an asyncio transport."""
 
-    policy: DeliveryPolicy
-    on_request: Optional[OnRequest] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        method = vars(cls).get("send_once")
-        if method is not None and not hasattr(method, "__wrapped_for_observation__"):
-            cls.send_once = async_observed(method)  # type: ignore[method-assign,assignment]
+    _observe_with = staticmethod(async_observed)
 
     async def send_once(self, request: Request) -> Raw:
         raise NotImplementedError
