@@ -17,11 +17,13 @@ instructions does not depend on the time's value).  No network: ``Pusher._trigge
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any, Callable
 
 import pusher_fast
@@ -29,7 +31,17 @@ import pusher_fast
 KEY, SECRET, APP_ID = "278d425bdf160c739803", "7ad3773142a6692b25b8", "123456"
 SMALL = {"message": "x" * 80}  # 100 B of JSON
 LARGE = {"message": "y" * 9200}  # 9 KB of JSON
+PRESENCE = {"user_id": "user-42", "user_info": {"name": "Ada Lovelace"}}
+USER = {"id": "user-42", "name": "Ada Lovelace"}
+WEBHOOK = (
+    '{"time_ms":TIME,"events":['
+    + ",".join(f'{{"name":"channel_occupied","channel":"ch-{i}"}}' for i in range(20))
+    + "]}"
+)
 BATCH = [{"channel": f"channel-{i}", "name": "event", "data": SMALL} for i in range(10)]
+
+
+CASES = ("trigger100", "trigger9k", "batch", "auth", "presence", "user", "webhook")
 
 
 def make(case: str, signer: str) -> Callable[[], Any]:
@@ -51,6 +63,16 @@ def make(case: str, signer: str) -> Callable[[], Any]:
     if case == "batch":
         batch = client._batch_request
         return lambda: batch([dict(e) for e in BATCH])
+    if case == "auth":
+        return lambda: client.authenticate("private-channel", "1234.5678")
+    if case == "presence":
+        return lambda: client.authenticate("presence-channel", "1234.5678", PRESENCE)
+    if case == "user":
+        return lambda: client.authenticate_user("1234.5678", USER)
+    if case == "webhook":
+        body = WEBHOOK.replace("TIME", str(int(time.time() * 1000)))
+        signature = hmac.new(SECRET.encode(), body.encode(), "sha256").hexdigest()
+        return lambda: client.validate_webhook(KEY, signature, body)
     raise SystemExit(f"unknown case {case!r}")
 
 
@@ -80,7 +102,7 @@ def count(case: str, n: int, signer: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", default="trigger100", help="trigger100, trigger9k or batch")
+    parser.add_argument("--case", default="trigger100", help=", ".join(CASES) + " or all")
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--measure", action="store_true", help="run callgrind and report")
     parser.add_argument(
@@ -91,7 +113,7 @@ def main() -> None:
         run(args.case, args.n, args.signer)
         return
     print(f"signer={args.signer}")
-    cases = ["trigger100", "trigger9k", "batch"] if args.case == "all" else [args.case]
+    cases = CASES if args.case == "all" else [args.case]
     for case in cases:
         per = (count(case, args.n, args.signer) - count(case, 0, args.signer)) / args.n
         print(f"{case}: {per:,.0f} instructions per call")
