@@ -21,18 +21,34 @@ Measured (events/s; CPU µs per HTTP request of the whole Python process, worker
 Rows marked ``(diag.)`` are diagnostics, not contenders: pusher_fast's request building over a
 bare keep-alive socket (sync, and asyncio streams), the bulk sender with one worker, to show
 how much of the time is the HTTP transport.
+
+Optional Go contender: the official Go library, pusher-http-go v5, driven by our
+``benchmarks/go_contender/main.go`` in (a) a ``Trigger`` loop, (b) a ``TriggerBatch`` loop and
+(c) 4 goroutines each looping ``TriggerBatch`` of 10 (``--go-goroutines``), one shared client.
+Its source is not part of this repository: pass a checkout with ``PUSHER_HTTP_GO_SRC=DIR`` or
+``--go-src DIR``.  The driver is built offline (GOPATH mode, golang.org/x/crypto from Debian's
+/usr/share/gocode) and cached under the temp dir; without ``go`` or the source the Go rows are
+skipped with a one-line note.  Setup on Debian/Ubuntu, in one command:
+
+    apt-get install -y golang-go golang-golang-x-crypto-dev && git clone --depth 1 \
+        https://github.com/pusher/pusher-http-go /tmp/pusher-http-go
+
+then ``PUSHER_HTTP_GO_SRC=/tmp/pusher-http-go python benchmarks/bench_throughput.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -56,6 +72,11 @@ NODE = os.environ.get("NODE", "node")
 NODE_ENV = {**os.environ, "NODE_PATH": str(ROOT / "peers" / "node_modules")}
 
 Result = dict[str, float]  # events, requests, seconds, cpu_s
+
+GO = os.environ.get("GO", "go")
+GO_SRC_ENV = "PUSHER_HTTP_GO_SRC"
+GO_DRIVER = HERE / "go_contender" / "main.go"
+GO_MODULE = "github.com/pusher/pusher-http-go/v5"
 
 # Diagnostic rows: pusher_fast's request building over a bare HTTP/1.1 socket instead of its
 # transport, to show where the time goes (not contenders; see RawHTTP).
@@ -340,6 +361,91 @@ def node_loop(port: int, mode: str, seconds: float) -> Result:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# -- the Go contender -------------------------------------------------------------------------
+
+
+def go_version() -> str:
+    out = subprocess.run([GO, "version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def go_binary(src_dir: str) -> tuple[Path | None, str]:
+    """Build (or reuse from the temp dir) the Go driver against the pusher-http-go source in
+    ``src_dir``; returns ``(binary, "")``, or ``(None, why not)``."""
+    if not src_dir:
+        return None, f"no pusher-http-go source: set {GO_SRC_ENV}=DIR or --go-src DIR"
+    if shutil.which(GO) is None:
+        return None, f"`{GO}` not found (apt-get install -y golang-go golang-golang-x-crypto-dev)"
+    src = Path(src_dir).resolve()
+    go_mod = src / "go.mod"
+    if not go_mod.is_file() or f"module {GO_MODULE}" not in go_mod.read_text():
+        return None, f"{src} is not a pusher-http-go v5 source tree (no go.mod of {GO_MODULE})"
+    version = go_version()
+    # Keyed by everything that goes into the binary, so an edit to either side rebuilds it.
+    digest = hashlib.sha256(version.encode() + GO_DRIVER.read_bytes())
+    for f in sorted(src.glob("*.go")):
+        if not f.name.endswith("_test.go"):
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    cache = Path(tempfile.gettempdir()) / "pusher_fast_bench_go"
+    binary = cache / f"go_contender-{digest.hexdigest()[:16]}"
+    if binary.is_file():
+        return binary, ""
+    cache.mkdir(exist_ok=True)
+    print(f"building the Go contender ({version}) ...", file=sys.stderr)
+    env = {**os.environ, "GOFLAGS": ""}
+    if not (env.get("GOCACHE") or env.get("XDG_CACHE_HOME") or env.get("HOME")):
+        env["GOCACHE"] = str(cache / "gocache")
+    errors = []
+    with tempfile.TemporaryDirectory(prefix="build-", dir=cache) as tmp:
+        # 1. GOPATH mode, offline: the source linked in under its import path, the other
+        # GOPATH entries (Debian's /usr/share/gocode has golang.org/x/crypto) after it.
+        root = Path(tmp) / "gopath"
+        (root / "src" / Path(GO_MODULE).parent).mkdir(parents=True)
+        (root / "src" / GO_MODULE).symlink_to(src, target_is_directory=True)
+        (root / "src" / "go_contender").mkdir()
+        shutil.copy(GO_DRIVER, root / "src" / "go_contender" / "main.go")
+        gopath = [str(root)]
+        user_gopath = subprocess.run([GO, "env", "GOPATH"], capture_output=True, text=True)
+        gopath += [p for p in user_gopath.stdout.strip().split(os.pathsep) if p]
+        if Path("/usr/share/gocode").is_dir():
+            gopath.append("/usr/share/gocode")
+        attempts = [
+            (root / "src" / "go_contender",
+             {**env, "GO111MODULE": "off", "GOPATH": os.pathsep.join(gopath)}),
+        ]  # fmt: skip
+        # 2. Module mode with the source as a replace: needs the module proxy (the network)
+        # for golang.org/x/crypto unless it is already in the module cache.
+        mod = Path(tmp) / "mod"
+        mod.mkdir()
+        shutil.copy(GO_DRIVER, mod / "main.go")
+        (mod / "go.mod").write_text(
+            f"module go_contender\n\ngo 1.17\n\nrequire {GO_MODULE} v5.0.0\n\n"
+            f"replace {GO_MODULE} => {src}\n"
+        )
+        attempts.append((mod, {**env, "GO111MODULE": "on", "GOFLAGS": "-mod=mod"}))
+        for cwd, build_env in attempts:
+            out = subprocess.run(
+                [GO, "build", "-o", str(Path(tmp) / "go_contender"), "."],
+                cwd=cwd, env=build_env, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            if out.returncode == 0:
+                os.replace(Path(tmp) / "go_contender", binary)
+                return binary, ""
+            lines = (out.stderr or out.stdout).strip().splitlines()
+            errors.append(lines[-1] if lines else f"exit status {out.returncode}")
+    return None, "go build failed: " + " / ".join(errors)
+
+
+def go_loop(binary: Path, port: int, mode: str, seconds: float, goroutines: int) -> Result:
+    args = ["-port", str(port), "-mode", mode, "-seconds", str(seconds), "-warmup", "0.2",
+            "-goroutines", str(goroutines), "-batch", str(len(BATCH)), "-data", json.dumps(DATA),
+            "-app-id", APP["app_id"], "-key", APP["key"], "-secret", APP["secret"]]  # fmt: skip
+    out = subprocess.run(
+        [str(binary), *args], capture_output=True, text=True, timeout=60, check=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -364,8 +470,23 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated name prefixes of the cases to run (a.,c.)"
     )
+    parser.add_argument(
+        "--go-src",
+        default=os.environ.get(GO_SRC_ENV, ""),
+        help=f"pusher-http-go v5 source tree for the Go rows (default: ${GO_SRC_ENV})",
+    )
+    parser.add_argument("--go-goroutines", type=int, default=4, help="senders of the Go bulk row")
+    parser.add_argument("--no-go", action="store_true", help="skip the Go rows")
     args = parser.parse_args()
     secs, reps = args.seconds, max(1, args.reps)
+    prefixes = tuple(args.only.split(",")) if args.only else ("",)
+    go_g = max(1, args.go_goroutines)
+    go_names = ("a.single go", "b.batch10 go", f"c.bulk go g={go_g}")
+    go_bin: Path | None = None
+    if not args.no_go and any(name.startswith(prefixes) for name in go_names):
+        go_bin, why = go_binary(args.go_src)
+        if go_bin is None:
+            print(f"go contender skipped: {why}", file=sys.stderr)
 
     server = NullServer()
     results: dict[str, list[Result]] = {}
@@ -377,11 +498,14 @@ def main() -> int:
             ("a.single pusher_fast", lambda: py_single(fast, secs)),
             ("a.single official py", lambda: py_single(official, secs)),
             ("a.single official node", lambda: node_loop(port, "single", secs)),
+            (go_names[0], lambda: go_loop(go_bin, port, "single", secs, 1)),
             (RAW_SINGLE, lambda: raw_single(fast, secs)),
             ("b.batch10 pusher_fast", lambda: py_batch(fast, secs)),
             ("b.batch10 official py", lambda: py_batch(official, secs)),
             ("b.batch10 official node", lambda: node_loop(port, "batch", secs)),
+            (go_names[1], lambda: go_loop(go_bin, port, "batch", secs, 1)),
             ("c.bulk pusher_fast c=4", lambda: fast_bulk(port, secs)),
+            (go_names[2], lambda: go_loop(go_bin, port, "bulk", secs, go_g)),
             ("c.bulk pusher_fast c=1 (diag.)", lambda: fast_bulk(port, secs, 1)),
             (RAW_BULK, lambda: fast_bulk(port, secs, 4, raw=True)),
             (ASYNC_BULK, lambda: async_bulk(port, secs)),
@@ -394,9 +518,9 @@ def main() -> int:
                 lambda: pusher.Pusher(**kwargs_for(port), backend=pusher.aiohttp.AsyncIOBackend),
                 secs, close=False)),
         ]  # fmt: skip
-        if args.only:
-            prefixes = tuple(args.only.split(","))
-            cases = [case for case in cases if case[0].startswith(prefixes)]
+        if go_bin is None:
+            cases = [case for case in cases if case[0] not in go_names]
+        cases = [case for case in cases if case[0].startswith(prefixes)]
         for rep in range(reps):
             for name, run in cases:
                 results.setdefault(name, []).append(run())
@@ -436,6 +560,8 @@ def main() -> int:
         f"Python {platform.python_version()}, node {node_version.strip()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
+    if go_bin is not None:
+        print(f"{go_version()}, pusher-http-go from {Path(args.go_src).resolve()}")
     print(f"median of {reps} x {secs:.1f}s; CPU = client process CPU per HTTP request")
     print()
     print(f"{'measurement':34} {'events/s':>10} {'req/s':>9} {'CPU µs/req':>11}")
@@ -443,9 +569,10 @@ def main() -> int:
     for name, rs in results.items():
         reqs = median_of(rs, lambda r: r["requests"] / r["seconds"])
         c = cpu[name]
-        cpu_text = f"{c:11.0f}" if "node" not in name else f"{c:11.0f}*"
+        own_process = "node" in name or name in go_names
+        cpu_text = f"{c:11.0f}*" if own_process else f"{c:11.0f}"
         print(f"{name:34} {med[name]:10.0f} {reqs:9.0f} {cpu_text}")
-    print("(* node: CPU of the node process per request)")
+    print("(* node, go: CPU of that node / Go process per request)")
     print()
 
     def ratio(a: str, b: str) -> float:
@@ -479,6 +606,10 @@ def main() -> int:
             ratio("c.bulk async pusher_fast c=8", node_b),
             None,
         ),
+        ("single: pusher_fast / go", ratio(fast_single, go_names[0]), None),
+        ("batch10: pusher_fast / go", ratio(fast_b, go_names[1]), None),
+        (f"bulk / go g={go_g} TriggerBatch", ratio(bulk, go_names[2]), None),
+        (f"async bulk / go g={go_g}", ratio(ASYNC_BULK, go_names[2]), None),
         ("async x100: pusher_fast / official aiohttp", ratio(a_fast, a_py), 5.0),
         ("soketi single: pusher_fast / official py", ratio(sk_fast_, sk_py), None),
         ("diag: single, raw socket / official py", ratio(RAW_SINGLE, py_single_), None),
