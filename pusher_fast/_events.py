@@ -112,36 +112,6 @@ def replay_data(item: Item) -> str:
     return data
 
 
-def _short_trigger(settings: EventSettings) -> Callable[[bytes, Any], Request | None]:
-    """``signed(prefix, data)``: frames ``data`` after ``prefix`` and signs the body (None:
-    not for the short path), the one place a short-path trigger is built.  A closure
-    over its settings, with :func:`short_data`'s common case written inline: on the
-    trigger hot path each attribute lookup and call saved counts."""
-    limit = settings.trigger_limit
-    event = settings.event_events
-    owner = settings.owner
-    path = settings.events_path
-
-    def signed(prefix: bytes, data: Any) -> Request | None:
-        kind = type(data)
-        if kind is dict or kind is list:
-            try:
-                text = _orjson_dumps(data, option=_OPTIONS)
-            except TypeError:  # orjson's refusal: the general path explains
-                return None
-            if b"null" in text or len(text) > limit:
-                return None
-            body, query = event(FRAME_STRING, prefix, text)
-        else:
-            short = short_data(data, limit)
-            if short is None:
-                return None
-            body, query = event(short[0], prefix, short[1])
-        return Request(owner, POST, path, None, body, query)
-
-    return signed
-
-
 class EventEncoder:
     """Encodes and signs events as ``trigger``, ``trigger_batch`` and the bulk senders send
     them; its two short-path caches are bounded in total entries."""
@@ -163,7 +133,6 @@ class EventEncoder:
         self._prefix_count = 0  # entries in _prefixes, all channels together
         # (channel, name) -> b'{"channel":"..","name":..,"data":', or b"".
         self._heads: dict[tuple[str, str], bytes] = {}
-        self._signed_trigger = _short_trigger(settings)
 
     # -- shared by every path -------------------------------------------------------
 
@@ -214,6 +183,17 @@ class EventEncoder:
                 if request is not None:
                     return request
         return self._general_trigger(channels, event_name, data, socket_id, info)
+
+    def _signed_trigger(self, prefix: bytes, data: Any) -> Request | None:
+        """Frame ``data`` after ``prefix`` and sign the body (None: not for the short path).
+
+        The one place a short-path trigger body is framed and signed.
+        """
+        short = short_data(data, self._trigger_limit)
+        if short is None:
+            return None
+        body, query = self._event_events(short[0], prefix, short[1])
+        return Request(self._owner, POST, self._events_path, None, body, query)
 
     def _prefix(self, channel: str, event_name: str) -> bytes:
         """The cached short-path prefix of ``channel`` and ``event_name`` (b"": none)."""
