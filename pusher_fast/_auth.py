@@ -16,6 +16,7 @@ from ._crypto import shared_secret
 from .types import ChannelAuth, UserAuth
 
 _loads = orjson.loads
+_dumps = _json.dumps
 _JSONDecodeError = orjson.JSONDecodeError
 _MAX_AUTH_BODY = _auth_body.MAX_AUTH_BODY_BYTES
 _PRESENCE = v.PRESENCE_PREFIX
@@ -53,16 +54,24 @@ class Authorizer:
         """What ``Pusher.authenticate`` returns (see there)."""
         # Private and presence channels: C checks the socket id and channel and
         # signs in one call; None from it means "invalid", explained below.
-        if type(channel) is str and type(socket_id) is str and not channel.startswith(_ENCRYPTED):
+        if type(channel) is str and type(socket_id) is str:
             if not custom_data:
-                if not channel.startswith(_PRESENCE):
+                if not channel.startswith(_PRESENCE_OR_ENCRYPTED):
                     auth = self._channel_auth(socket_id, channel, "")
                     if auth is not None:
                         return {"auth": auth}
-            elif not channel.startswith(_PRESENCE) or (
-                isinstance(custom_data, Mapping) and "user_id" in custom_data
+            elif not channel.startswith(_ENCRYPTED) and (
+                not channel.startswith(_PRESENCE)
+                or (
+                    # type() first: isinstance with an ABC costs as much as the rest.
+                    (type(custom_data) is dict or isinstance(custom_data, Mapping))
+                    and "user_id" in custom_data
+                )
             ):
-                signed_data = dumps_text(custom_data, self._json_encoder)
+                encoder = self._json_encoder
+                signed_data = (
+                    _dumps(custom_data) if encoder is None else dumps_text(custom_data, encoder)
+                )
                 auth = self._channel_auth(socket_id, channel, signed_data)
                 if auth is not None:
                     return {"auth": auth, "channel_data": signed_data}

@@ -13,10 +13,12 @@ libraries accept.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import json
 import string
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -387,6 +389,29 @@ class TestAuthentication:
         if "channel_data" in mine:
             to_sign += ":" + mine["channel_data"]
         assert_same_auth(mine, theirs, to_sign, byte_identical=encoder == "json_encoder")
+
+    @encoders
+    @pytest.mark.parametrize(
+        "make",
+        [collections.OrderedDict, collections.UserDict, types.MappingProxyType],
+        ids=["OrderedDict", "UserDict", "MappingProxyType"],
+    )
+    def test_presence_data_of_other_mapping_types(self, encoder, make):
+        # The short path checks type() before the Mapping ABC: a dict subclass or a
+        # Mapping that is not a dict must still get the official library's outcome.
+        ours, official = PAIRS[encoder]
+        outcome = []
+        for client in (official, ours):
+            try:
+                result = client.authenticate("presence-room", "1.2", make({"user_id": "7"}))
+                outcome.append(_decoded(result) if client is official else result)
+            except Exception as exc:  # the official library's class is the contract
+                outcome.append(type(exc))
+        theirs, mine = outcome
+        if isinstance(theirs, type):
+            assert mine is theirs
+        else:
+            assert_same_auth(mine, theirs, f"1.2:presence-room:{mine['channel_data']}", False)
 
     @encoders
     @SETTINGS
