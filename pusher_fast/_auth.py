@@ -169,7 +169,8 @@ class Authorizer:
     def user(self, socket_id: Any, user_data: Any) -> UserAuth:
         """What ``Pusher.authenticate_user`` returns (see there)."""
         v.validate_user_data(user_data)
-        encoded = dumps_text(user_data, self._json_encoder)
+        encoder = self._json_encoder
+        encoded = _dumps(user_data) if encoder is None else dumps_text(user_data, encoder)
         if type(socket_id) is str:
             auth = self._user_auth(socket_id, encoded)
             if auth is not None:
