@@ -49,9 +49,15 @@ class ProtocolError(Exception):
 # -- requests ---------------------------------------------------------------------------------
 
 
+# Printable ASCII but the space: what a request target may hold.
+_TARGET_BYTES = bytes(range(0x21, 0x7F))
+
+
 def is_safe_target(text: str) -> bool:
     """No space, control or non-ASCII character: nothing that could end a request line."""
-    return text.isascii() and text.isprintable() and " " not in text
+    # Deleting the allowed bytes leaves the others: one C loop, about twice as fast on a
+    # signed query as str.isprintable(), which looks every character up in a table.
+    return text.isascii() and not text.encode("ascii").translate(None, _TARGET_BYTES)
 
 
 def host_header(host: str, port: int, default_port: int) -> str:
