@@ -240,7 +240,8 @@ class Signer:
         """Whether ``signature`` is exactly ``hmac_hex(message)`` (constant time)."""
         if message.__class__ is not bytes:
             message = _as_bytes(message, "message")
-        _check_str(signature, "signature")
+        if signature.__class__ is not str:
+            _check_str(signature, "signature")
         try:
             given = signature.encode("ascii")
         except UnicodeEncodeError:
