@@ -511,27 +511,43 @@ class BulkSender(_BulkBase):
 
     def _work(self) -> None:
         ident = threading.get_ident()
+        # Looked up once per worker, not per batch: the backend's one-attempt method, the
+        # request builder, the batch source.
+        send = single_attempt(self.client.http)  # one attempt: the retries are ours
+        request = self._encoder.request
+        next_batch = self._next_batch
+        abandoned = self._abandon.is_set
+        in_flight = self._in_flight
+        lock = self._lock
         while True:
-            items = self._next_batch()
+            items = next_batch()
             if items is _STOP:
                 return
-            with self._lock:
-                self._in_flight[ident] = items
+            with lock:
+                in_flight[ident] = items
             try:
-                self._send(ident, items)
+                if abandoned():
+                    self._settle(ident, items, False, "not sent: shutdown timed out", None, 0)
+                    continue
+                # The first attempt inline: most batches are delivered by it.
+                try:
+                    outcome = classify(*send(request(items)))
+                except PusherError as exc:
+                    outcome = error_outcome(exc)
+                if outcome.delivered:
+                    self._settle(ident, items, True, "", None, 1, 1)
+                else:
+                    self._send(ident, items, send, outcome)
             except BaseException as exc:  # never lose a batch, whatever happened
                 self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
-    def _send(self, ident: int, items: list[_Item]) -> None:
+    def _send(
+        self, ident: int, items: list[_Item], send: Callable[[Request], Raw], outcome: Outcome
+    ) -> None:
+        """Retry a batch whose first attempt came to ``outcome``, until it is settled."""
         policy = self._policy()
-        send = single_attempt(self.client.http)  # one attempt: the retries are ours
-        attempt = 0
+        attempt = 1
         while True:
-            if self._abandon.is_set():
-                self._settle(ident, items, False, "not sent: shutdown timed out", None, attempt)
-                return
-            attempt += 1
-            outcome = self._attempt(send, items, attempt)
             delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=1)
             if delay is None:
                 return
@@ -542,6 +558,8 @@ class BulkSender(_BulkBase):
                 reason = f"not sent: shutdown timed out ({outcome.reason})"
                 self._settle(ident, items, False, reason, outcome.status, attempt)
                 return
+            attempt += 1
+            outcome = self._attempt(send, items, attempt)
 
     def _attempt(
         self, send: Callable[[Request], Raw], items: list[_Item], attempt: int = 1
