@@ -342,10 +342,7 @@ class EventEncoder:
                         text = b"null"
                     if text.find(b"null") < 0 and len(text) <= self._batch_limit:
                         fragment = (
-                            head
-                            + b'"'
-                            + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-                            + b'"}'
+                            head + b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
                         )
                         return [(fragment, channels, name, None, None)]
                 elif kind is str and len(data) * 4 <= self._batch_limit:
