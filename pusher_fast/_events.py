@@ -88,7 +88,8 @@ def short_data(data: Any, limit: int) -> tuple[int, bytes] | None:
             text = _orjson_dumps(data, option=_OPTIONS)
         except TypeError:  # orjson's refusal: the general path explains
             return None
-        # find(), not ``in``: bytes.__contains__ costs twice as much on short text.
+        # find(), not `in`: bytes.__contains__ first tries the operand as an int
+        # and raises and clears a TypeError inside, every call (1,800 instructions).
         if text.find(b"null") >= 0 or len(text) > limit:
             return None
         return FRAME_STRING, text

@@ -244,7 +244,7 @@ def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
     if status in (200, 202):
         # soketi (and other Pusher-protocol servers) answer errors with 200 and
         # {"error": ..., "code": N}; the official service never does.
-        if body[:1] == b"{" and b'"error"' in body:
+        if body[:1] == b"{" and body.find(b'"error"') >= 0:  # not `in`: see _events.short_data
             try:
                 parsed = _json.loads(body)
             except ValueError:
