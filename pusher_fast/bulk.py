@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
+from . import _bulk_io
 from . import _validation as v
 from ._events import EventEncoder, replay_data
 from ._events import Item as _Item
@@ -307,10 +308,20 @@ class BulkSender(_BulkBase):
         self._idle = 0
         self._partial_posted = False
         self._abandon = threading.Event()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
-            for i in range(concurrency)
-        ]
+        #: Called after posting batches: wakes the I/O engine (None with worker threads).
+        self._wake: Optional[Callable[[], None]] = None
+        if _bulk_io.usable(client.http):
+            # The default transport: one thread drives every connection (see _bulk_io).
+            engine = _bulk_io.IOEngine(self, client.http, concurrency)
+            self._wake = engine.wake
+            self._workers = [
+                threading.Thread(target=engine.run, name="pusher-bulk-io", daemon=True)
+            ]
+        else:
+            self._workers = [
+                threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
+                for i in range(concurrency)
+            ]
         for worker in self._workers:
             worker.start()
 
@@ -357,6 +368,8 @@ class BulkSender(_BulkBase):
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
         for batch in ready:
             self._queue.put(batch)
+        if ready and self._wake is not None:
+            self._wake()
         return count
 
     def _add_slow(self, items: list[_Item]) -> tuple[list[list[_Item]], bool]:
@@ -424,6 +437,8 @@ class BulkSender(_BulkBase):
             if first:  # the last partial batch is taken by a worker at its stop marker
                 for _ in self._workers:
                     self._queue.put(_STOP)
+        if self._wake is not None:
+            self._wake()
         limit = self.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         for worker in self._workers:

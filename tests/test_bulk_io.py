@@ -1,0 +1,146 @@
+"""The sync bulk sender's I/O engine (pusher_fast/_bulk_io.py): one thread drives every
+connection of the default socket transport; other backends keep the worker threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import pusher_fast
+from pusher_fast import _bulk_io
+from pusher_fast.transports import Urllib3Backend
+from tests.faultserver import FaultServer, Reply
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server():
+    s = FaultServer()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def bulk_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("pusher-bulk-"))
+
+
+def seqs(server: FaultServer) -> list[int]:
+    return sorted(int(json.loads(ev["data"])["seq"]) for ev in server.accepted_events())
+
+
+def test_default_transport_gets_one_io_thread_other_backends_worker_threads(server):
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=4)
+    assert bulk_threads() == ["pusher-bulk-io"]
+    sender.close()
+    client = pusher_fast.Pusher(**server.client_kwargs(), backend=Urllib3Backend)
+    sender = client.bulk(concurrency=3)
+    assert bulk_threads() == ["pusher-bulk-0", "pusher-bulk-1", "pusher-bulk-2"]
+    for i in range(25):
+        sender.add("c", "e", {"seq": i})
+    report = sender.close()
+    assert report.ok and report.delivered == 25
+    assert bulk_threads() == []
+
+
+def test_engine_keeps_concurrency_connections_and_hands_them_to_the_pool(server):
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    with client.bulk(concurrency=3, batch_size=5) as sender:
+        for i in range(300):
+            sender.add("c", "e", {"seq": i})
+    assert sender.report.ok and sender.report.requests == 60
+    assert seqs(server) == list(range(300))
+    assert 1 <= server.connections_opened <= 3
+    assert all(r.signature_ok() for r in server.requests)
+    # Kept alive afterwards: a trigger reuses one of them.
+    client.trigger("c", "e", "after")
+    assert server.connections_opened <= 3
+    assert bulk_threads() == []
+
+
+def test_a_trickle_is_sent_without_waiting_for_close(server):
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=2)
+    try:
+        for i in range(3):
+            sender.add("c", "e", {"seq": i})
+            server.wait_for_requests(i + 1, timeout=5)  # sent while the sender is open
+            time.sleep(0.05)  # the engine goes idle before the next one
+        assert seqs(server) == [0, 1, 2]
+    finally:
+        report = sender.close()
+    assert report.ok and report.delivered == 3
+
+
+def test_connections_the_server_closes_after_answering_are_replaced(server):
+    # Closed unannounced right after each answer: a request may go out on the closing
+    # connection before its FIN is seen (ambiguous, retried: as with worker threads).
+    server.default = Reply(after="close")
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    with client.bulk(concurrency=2, batch_size=10, backoff_base=0.001) as sender:
+        for i in range(100):
+            sender.add("c", "e", {"seq": i})
+    report = sender.report
+    assert report.ok and report.delivered == 100
+    assert report.requests == 10 + report.retries
+    assert seqs(server) == list(range(100))  # each once: a closed connection read nothing
+    assert server.connections_opened == 10  # one per answer (a retry follows a dead one)
+
+
+def test_a_request_past_its_deadline_is_ambiguous_and_retried(server):
+    server.script(Reply(delay=1.5))
+    client = pusher_fast.Pusher(**server.client_kwargs(timeout=0.5))
+    with client.bulk(concurrency=1, batch_size=10, backoff_base=0.01) as sender:
+        for i in range(10):
+            sender.add("c", "e", {"seq": i})
+    report = sender.report
+    assert report.ok and report.delivered == 10
+    assert report.ambiguous == 1 and report.retries == 1 and report.requests == 2
+
+
+def test_tls_through_the_engine(tls_server, certificates):
+    client = pusher_fast.Pusher(
+        app_id="1", key="k", secret="s", host="127.0.0.1", port=tls_server.port,
+        ssl=True, ca_certs=str(certificates.ca), timeout=5,
+    )  # fmt: skip
+    with client.bulk(concurrency=2, batch_size=10) as sender:
+        for i in range(200):
+            sender.add("c", "e", {"seq": i})
+    assert sender.report.ok and sender.report.delivered == 200
+    assert len(tls_server.requests) == 20
+    assert tls_server.connections <= 2
+
+
+def test_an_engine_failure_reports_what_it_held_and_a_worker_carries_on(server, monkeypatch):
+    original = _bulk_io.IOEngine._start_due
+    failed_once: list[bool] = []
+
+    def start_due(self: Any) -> None:
+        if self._starting and not failed_once:
+            failed_once.append(True)
+            raise RuntimeError("engine bug")
+        original(self)
+
+    monkeypatch.setattr(_bulk_io.IOEngine, "_start_due", start_due)
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=2, batch_size=10, linger=0)
+    for i in range(100):
+        sender.add("c", "e", {"seq": i})
+    report = sender.close(timeout=20)
+    assert failed_once
+    assert report.submitted == 100
+    assert report.failed and all(
+        f.reason == "unexpected error: RuntimeError('engine bug')" for f in report.failed
+    )
+    failed = {int(json.loads(f.event["data"])["seq"]) for f in report.failed}
+    delivered = set(seqs(server))
+    assert failed.isdisjoint(delivered) and failed | delivered == set(range(100))
+    assert report.delivered == len(delivered)
+    assert bulk_threads() == []
