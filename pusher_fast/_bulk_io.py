@@ -77,7 +77,7 @@ class _Exchange:
         self.sent = 0
         self.written = False
         self.send_error: Optional[OSError] = None
-        self.reader = ResponseReader()
+        self.reader: Any = None  # a ResponseReader per connection tried
         self.deadline = 0.0
         self.started = 0.0
         self.waiting_for = 0
@@ -186,40 +186,27 @@ class IOEngine:
         the producer (it then posts a partial batch at once) and sleep.  False when work
         turned up."""
         sender = self.sender
-        with sender._qlock:
+        with sender._qlock:  # batches are posted under it: the queue is known empty
+            if not sender._queue.empty():
+                return False
             if sender._open and not self._stopping:
-                batch, sender._open = sender._open, []
+                batch, sender._open = sender._open, []  # the oldest events
                 sender._taken(batch)
                 self._begin(batch)
                 return False
             sender._idle = 1
             self.sleeping = True
-        try:
-            peeked = sender._queue.get_nowait()
-        except queue.Empty:
-            return True
-        self._requeue_first(peeked)
-        self.sleeping = False
-        return False
-
-    def _requeue_first(self, item: Any) -> None:
-        self._pending_first = item
-
-    _pending_first: Any = None
+        return True
 
     def _take_batches(self) -> None:
         """Batches from the queue while there are free connections (and the stop marker)."""
         sender = self.sender
         get = sender._queue.get_nowait
         while not self._stopping and self._slots_used() < self.concurrency:
-            item = self._pending_first
-            if item is not None:
-                self._pending_first = None
-            else:
-                try:
-                    item = get()
-                except queue.Empty:
-                    return
+            try:
+                item = get()
+            except queue.Empty:
+                return
             if item is self._stop:
                 self._stopping = True
                 with sender._qlock:
@@ -309,7 +296,7 @@ class IOEngine:
             conn = idle.pop()
             if not conn.dropped():
                 return conn
-            conn.close()
+            self._discard(conn)
         return self._open(request, deadline)
 
     def _open(self, request: Request, deadline: float) -> _Connection:
@@ -317,7 +304,17 @@ class IOEngine:
         # the connections are kept alive.
         conn = self.transport._open(request, deadline)
         conn.sock.setblocking(False)
+        # Registered for reading as long as it lives: an idle connection that turns
+        # readable was closed by the server (or sent what nobody asked for), and goes.
+        self.selector.register(conn.sock, _READ, conn)
         return conn
+
+    def _discard(self, conn: _Connection) -> None:
+        try:
+            self.selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass  # not registered (or its descriptor is already closed)
+        conn.close()
 
     def _send_on(self, exchange: _Exchange, conn: _Connection) -> None:
         exchange.conn = conn
@@ -326,19 +323,17 @@ class IOEngine:
         exchange.send_error = None
         exchange.reader = ResponseReader()
         self._active[conn] = exchange
-        exchange.waiting_for = 0
+        exchange.waiting_for = _READ
         self._write(exchange)
 
     def _wait(self, exchange: _Exchange, mask: int) -> None:
+        """Wait for the socket to be writable (``_WRITE``) or readable only (``_READ``)."""
         conn = exchange.conn
         assert conn is not None
-        if exchange.waiting_for == mask:
-            return
-        if exchange.waiting_for:
+        mask |= _READ
+        if exchange.waiting_for != mask:
             self.selector.modify(conn.sock, mask, conn)
-        else:
-            self.selector.register(conn.sock, mask, conn)
-        exchange.waiting_for = mask
+            exchange.waiting_for = mask
 
     def _write(self, exchange: _Exchange) -> None:
         conn = exchange.conn
@@ -363,11 +358,13 @@ class IOEngine:
         else:
             exchange.written = True
         self._wait(exchange, _READ)
-        self._read(exchange)  # the answer may be there already
 
     def _progress(self, conn: _Connection) -> None:
         exchange = self._active.get(conn)
-        if exchange is None:
+        if exchange is None:  # an idle connection turned readable: closed, or a stray answer
+            if conn in self._idle_conns:
+                self._idle_conns.remove(conn)
+            self._discard(conn)
             return
         try:
             if not exchange.written and exchange.send_error is None:
@@ -409,9 +406,7 @@ class IOEngine:
         conn = exchange.conn
         assert conn is not None
         del self._active[conn]
-        if exchange.waiting_for:
-            self.selector.unregister(conn.sock)
-            exchange.waiting_for = 0
+        self._wait(exchange, _READ)
         return conn
 
     def _answered(self, exchange: _Exchange) -> None:
@@ -419,7 +414,7 @@ class IOEngine:
         conn.served += 1
         reader = exchange.reader
         if exchange.send_error is not None or not reader.keep_alive:
-            conn.close()
+            self._discard(conn)
         else:
             self._idle_conns.append(conn)
         raw = (reader.status, reader.body, reader.headers)
@@ -430,7 +425,7 @@ class IOEngine:
         """No (complete) answer: the connection goes; a stale kept-alive one that surely
         was not read is replaced once, else the attempt failed."""
         conn = self._release(exchange)
-        conn.close()
+        self._discard(conn)
         reused = conn.served > 0
         ambiguous = exchange.written or exchange.reader.started
         timed_out = isinstance(exc, (TimeoutError, socket.timeout))
@@ -496,7 +491,7 @@ class IOEngine:
         conn = exchange.conn
         if conn is not None and self._active.get(conn) is exchange:
             self._release(exchange)
-            conn.close()
+            self._discard(conn)
         self.sender._settle(
             exchange.ident, exchange.items, False, f"unexpected error: {exc!r}", None, 1
         )
@@ -538,7 +533,7 @@ class IOEngine:
                 )  # fmt: skip
         self._starting = []
         for exchange in list(self._active.values()):
-            self._release(exchange).close()
+            self._discard(self._release(exchange))
 
     def _fail_all(self, reason: str) -> None:
         """The engine itself failed: every batch it holds is reported."""
@@ -547,13 +542,6 @@ class IOEngine:
         held += list(self._active.values())
         self._timers, self._starting = [], []
         self._retrying = 0
-        first, self._pending_first = self._pending_first, None
-        if first is self._stop:
-            self._stopping = True
-        elif first is not None:
-            with sender._qlock:
-                sender._taken(first)
-            sender._fail(first, reason, None, 0)
         for exchange in held:
             if exchange.ident:
                 sender._settle(exchange.ident, exchange.items, False, reason, None, 1)
@@ -568,11 +556,12 @@ class IOEngine:
             return
         self._closed = True
         for exchange in list(self._active.values()):
-            self._release(exchange).close()
+            self._discard(self._release(exchange))
         for conn in self._idle_conns:
             try:
+                self.selector.unregister(conn.sock)
                 conn.sock.setblocking(True)
-            except OSError:
+            except (KeyError, ValueError, OSError):
                 conn.close()
                 continue
             self.transport._checkin(conn)

@@ -362,12 +362,14 @@ class BulkSender(_BulkBase):
                 if len(pending) < self.batch_size and (self._partial_posted or not self._idle):
                     return count  # the common case: the open batch is not ready yet
                 ready = self._ready_batches()
+            # Posted under the lock: whoever holds it and finds the queue empty knows that
+            # ``_open`` holds the oldest events (with one sender, batches stay in order).
+            for batch in ready:
+                self._queue.put(batch)
         finally:
             self._release()
         if closed:
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
-        for batch in ready:
-            self._queue.put(batch)
         if ready and self._wake is not None:
             self._wake()
         return count
@@ -505,11 +507,12 @@ class BulkSender(_BulkBase):
             batch = self._queue.get_nowait()
         except queue.Empty:
             with self._qlock:
-                if self._open:
-                    batch, self._open = self._open, []
-                    self._taken(batch)
-                    return batch
-                self._idle += 1  # add() takes it back when it posts for us
+                if self._queue.empty():  # else a batch was posted meanwhile: older events
+                    if self._open:
+                        batch, self._open = self._open, []
+                        self._taken(batch)
+                        return batch
+                    self._idle += 1  # add() takes it back when it posts for us
             batch = self._queue.get()
         if batch is _STOP:
             with self._qlock:
