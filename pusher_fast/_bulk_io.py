@@ -124,6 +124,13 @@ class IOEngine:
             except OSError:
                 pass  # the pipe is full (already woken) or closed (the engine has ended)
 
+    def interrupt(self) -> None:
+        """Wake the engine whatever it waits for (shutdown has timed out)."""
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # already woken, or ended
+
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:

@@ -310,10 +310,12 @@ class BulkSender(_BulkBase):
         self._abandon = threading.Event()
         #: Called after posting batches: wakes the I/O engine (None with worker threads).
         self._wake: Optional[Callable[[], None]] = None
+        self._interrupt: Optional[Callable[[], None]] = None
         if _bulk_io.usable(client.http):
             # The default transport: one thread drives every connection (see _bulk_io).
             engine = _bulk_io.IOEngine(self, client.http, concurrency)
             self._wake = engine.wake
+            self._interrupt = engine.interrupt
             self._workers = [
                 threading.Thread(target=engine.run, name="pusher-bulk-io", daemon=True)
             ]
@@ -447,6 +449,8 @@ class BulkSender(_BulkBase):
             worker.join(max(0.0, deadline - time.monotonic()))
         if any(w.is_alive() for w in self._workers):
             self._abandon.set()
+            if self._interrupt is not None:
+                self._interrupt()
             self._drain("not sent: shutdown timed out")
             grace = deadline + self.client.timeout * 2 + 1
             for worker in self._workers:

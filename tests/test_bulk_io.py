@@ -144,3 +144,23 @@ def test_an_engine_failure_reports_what_it_held_and_a_worker_carries_on(server, 
     assert failed.isdisjoint(delivered) and failed | delivered == set(range(100))
     assert report.delivered == len(delivered)
     assert bulk_threads() == []
+
+
+def test_shutdown_timeout_ends_the_engine_at_once_with_a_request_on_the_wire(server):
+    # Worker threads wait in recv() for the client's timeout; the engine is woken.
+    server.script(Reply(hold=True))
+    client = pusher_fast.Pusher(**server.client_kwargs(timeout=20))
+    sender = client.bulk(concurrency=1, batch_size=10)
+    for i in range(30):
+        sender.add("c", "e", {"seq": i})
+    server.wait_for_requests(1)
+    started = time.monotonic()
+    report = sender.close(timeout=0.3)
+    assert time.monotonic() - started < 10  # long before the 20 s the request could take
+    assert bulk_threads() == []
+    assert report.submitted == 30 and report.delivered == 0 and len(report.failed) == 30
+    on_the_wire = [f for f in report.failed if f.ambiguous]
+    assert len(on_the_wire) == 10
+    assert all("may have been delivered" in f.reason for f in on_the_wire)
+    assert all(f.reason.startswith("not sent") for f in report.failed if not f.ambiguous)
+    server.open_gate()
