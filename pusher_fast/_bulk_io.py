@@ -162,11 +162,14 @@ class IOEngine:
                     continue  # work turned up while going idle
                 timeout = None
             elif not self._stopping and self._slots_used() < self.concurrency:
-                # Room for more: a batch posted from now on wakes the select() below.
-                self.sleeping = True
-                if not sender._queue.empty():
-                    self.sleeping = False
-                    continue
+                # Room for more: idle as a free worker thread is, so the producer posts a
+                # partial batch at once (a trickle is not held back by a slow request), and
+                # whatever is posted from now on wakes the select() below.
+                with sender._qlock:
+                    if not sender._queue.empty():
+                        continue
+                    sender._idle = 1
+                    self.sleeping = True
             for key, _ in self.selector.select(timeout):
                 conn = key.data
                 if conn is None:

@@ -164,3 +164,22 @@ def test_shutdown_timeout_ends_the_engine_at_once_with_a_request_on_the_wire(ser
     assert all("may have been delivered" in f.reason for f in on_the_wire)
     assert all(f.reason.startswith("not sent") for f in report.failed if not f.ambiguous)
     server.open_gate()
+
+
+def test_a_trickle_is_not_held_back_by_a_slow_request_in_flight(server):
+    # With a connection free, an event added while another request waits for its answer
+    # goes out after the linger, on that free connection, as with an idle worker thread.
+    server.script(Reply(hold=True))
+    client = pusher_fast.Pusher(**server.client_kwargs(timeout=10))
+    sender = client.bulk(concurrency=2)
+    try:
+        sender.add("c", "e", {"seq": 0})
+        server.wait_for_requests(1)
+        time.sleep(0.05)
+        sender.add("c", "e", {"seq": 1})
+        requests = server.wait_for_requests(2, timeout=3)  # the first is still held
+        assert [r.batch()[0]["data"] for r in requests] == ['{"seq":0}', '{"seq":1}']
+    finally:
+        server.open_gate()
+        report = sender.close()
+    assert report.ok and report.delivered == 2
