@@ -351,7 +351,9 @@ class IOEngine:
         data = exchange.data
         try:
             while exchange.sent < len(data):
-                exchange.sent += conn.sock.send(data[exchange.sent :] if exchange.sent else data)
+                # The rest of a partly written request as a view, not a copy.
+                rest = memoryview(data)[exchange.sent :] if exchange.sent else data
+                exchange.sent += conn.sock.send(rest)
         except (BlockingIOError, *_WAIT_WRITE):
             self._wait(exchange, _WRITE)
             return

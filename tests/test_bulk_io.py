@@ -4,6 +4,7 @@ connection of the default socket transport; other backends keep the worker threa
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from typing import Any
@@ -183,3 +184,39 @@ def test_a_trickle_is_not_held_back_by_a_slow_request_in_flight(server):
         server.open_gate()
         report = sender.close()
     assert report.ok and report.delivered == 2
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_large_batches_written_in_pieces_arrive_whole(tls, server, request, monkeypatch):
+    # A small send buffer makes every large request a partial write the engine resumes
+    # when the socket is writable again (and, over TLS, after SSLWantWrite).
+    original = _bulk_io.IOEngine._open
+
+    def small_buffer(self: Any, req: Any, deadline: float) -> Any:
+        conn = original(self, req, deadline)
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return conn
+
+    monkeypatch.setattr(_bulk_io.IOEngine, "_open", small_buffer)
+    payload = "x" * 9000
+    if tls:
+        certificates = request.getfixturevalue("certificates")
+        mini = request.getfixturevalue("tls_server")
+        client = pusher_fast.Pusher(
+            app_id="1", key="k", secret="s", host="127.0.0.1", port=mini.port, ssl=True,
+            ca_certs=str(certificates.ca), timeout=10,
+        )  # fmt: skip
+    else:
+        client = pusher_fast.Pusher(**server.client_kwargs(timeout=10))
+    with client.bulk(concurrency=2, batch_size=10) as sender:
+        for i in range(60):
+            sender.add("c", "e", {"seq": i, "pad": payload})
+    assert sender.report.ok and sender.report.delivered == 60
+    if tls:
+        bodies = [json.loads(r.body)["batch"] for r in mini.requests]
+    else:
+        assert all(r.signature_ok() for r in server.requests)  # the body_md5 of the whole body
+        bodies = [r.batch() for r in server.requests]
+    received = sorted(json.loads(ev["data"])["seq"] for body in bodies for ev in body)
+    assert received == list(range(60))
+    assert all(len(json.loads(ev["data"])["pad"]) == 9000 for body in bodies for ev in body)
