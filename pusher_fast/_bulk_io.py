@@ -504,11 +504,19 @@ class IOEngine:
         if conn is not None and self._active.get(conn) is exchange:
             self._release(exchange)
             self._discard(conn)
-        self.sender._settle(
-            exchange.ident, exchange.items, False, f"unexpected error: {exc!r}", None, 1
-        )
+        self._settle_failed(exchange, f"unexpected error: {exc!r}")
         if not isinstance(exc, Exception):
             raise exc
+
+    def _settle_failed(self, exchange: _Exchange, reason: str) -> None:
+        """Report a batch this engine gave up on: ambiguous once any byte of it was sent or
+        any of its answer came (it may have been delivered)."""
+        reader = exchange.reader
+        sent = exchange.sent > 0 or (reader is not None and reader.started)
+        if sent:
+            reason += " (after sending: it may have been delivered)"
+        attempts = exchange.attempt if sent else exchange.attempt - 1
+        self.sender._settle(exchange.ident, exchange.items, False, reason, None, attempts, 0, sent)
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -550,13 +558,14 @@ class IOEngine:
     def _fail_all(self, reason: str) -> None:
         """The engine itself failed: every batch it holds is reported."""
         sender = self.sender
-        held = [ex for _, _, ex, _ in self._timers] + self._starting
-        held += list(self._active.values())
+        every = [ex for _, _, ex, _ in self._timers] + self._starting
+        every += list(self._active.values())
+        held = list({id(ex): ex for ex in every}.values())  # a lingering batch is in two
         self._timers, self._starting = [], []
         self._retrying = 0
         for exchange in held:
             if exchange.ident:
-                sender._settle(exchange.ident, exchange.items, False, reason, None, 1)
+                self._settle_failed(exchange, reason)
             else:
                 with sender._qlock:
                     sender._taken(exchange.items)
