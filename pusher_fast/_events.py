@@ -334,10 +334,20 @@ class EventEncoder:
             if head is None:
                 head = self._head(channels, name)
             if head:
-                fragment = framed(head, data, self._batch_limit)
-                if fragment:
-                    kept = data if type(data) is str else None
-                    return [(fragment, channels, name, kept, None)]
+                # short_data() and frame_body() inlined: this runs once per event added.
+                kind = type(data)
+                if kind is dict or kind is list:
+                    try:
+                        text = _orjson_dumps(data, option=_OPTIONS)
+                    except TypeError:  # orjson's refusal: the general path explains
+                        text = b"null"
+                    if text.find(b"null") < 0 and len(text) <= self._batch_limit:
+                        fragment = (
+                            head + b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
+                        )
+                        return [(fragment, channels, name, None, None)]
+                elif kind is str and len(data) * 4 <= self._batch_limit:
+                    return [(head + _orjson_dumps(data) + b"}", channels, name, data, None)]
         return self._encode(channels, name, data, socket_id)
 
     def _short_fragment(self, channel: str, name: Any, data: Any) -> bytes:

@@ -253,8 +253,13 @@ def classify(status: int, body: bytes, headers: Mapping[str, str]) -> Outcome:
                 code = parsed.get("code")
                 status = code if isinstance(code, int) else 400
                 return _failure(status, str(parsed.get("error")), headers)
-        return Outcome(True, status, "", False)
+        # Immutable, so shared: no allocation per delivered batch.
+        return _DELIVERED_200 if status == 200 else _DELIVERED_202
     return _failure(status, body.decode("utf-8", "replace")[:300], headers)
+
+
+_DELIVERED_200 = Outcome(True, 200, "", False)
+_DELIVERED_202 = Outcome(True, 202, "", False)
 
 
 def _failure(status: int, text: str, headers: Mapping[str, str]) -> Outcome:

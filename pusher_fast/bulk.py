@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
+from . import _bulk_io
 from . import _validation as v
 from ._events import EventEncoder, replay_data
 from ._events import Item as _Item
@@ -297,6 +298,9 @@ class BulkSender(_BulkBase):
         # per event, so workers take it only once per batch (in ``_next_batch``).
         self._qlock = threading.Lock()
         self._cond = threading.Condition(self._qlock)
+        self._acquire = self._qlock.acquire
+        self._release = self._qlock.release
+        self._encode = self._encoder.encode
         self._blocked = 0  # producers waiting for room
         self._resume_room = max_queue // 2
         self._room = max_queue
@@ -304,10 +308,22 @@ class BulkSender(_BulkBase):
         self._idle = 0
         self._partial_posted = False
         self._abandon = threading.Event()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
-            for i in range(concurrency)
-        ]
+        #: Called after posting batches: wakes the I/O engine (None with worker threads).
+        self._wake: Optional[Callable[[], None]] = None
+        self._interrupt: Optional[Callable[[], None]] = None
+        if _bulk_io.usable(client.http):
+            # The default transport: one thread drives every connection (see _bulk_io).
+            engine = _bulk_io.IOEngine(self, client.http, concurrency)
+            self._wake = engine.wake
+            self._interrupt = engine.interrupt
+            self._workers = [
+                threading.Thread(target=engine.run, name="pusher-bulk-io", daemon=True)
+            ]
+        else:
+            self._workers = [
+                threading.Thread(target=self._work, name=f"pusher-bulk-{i}", daemon=True)
+                for i in range(concurrency)
+            ]
         for worker in self._workers:
             worker.start()
 
@@ -330,26 +346,34 @@ class BulkSender(_BulkBase):
         """
         if self._closed:
             raise RuntimeError("BulkSender is closed")
-        items = self._encoder.encode(
-            channels if channels is not None else channel, name, data, socket_id
-        )
+        items = self._encode(channel if channels is None else channels, name, data, socket_id)
         count = len(items)
-        with self._qlock:  # the Condition's lock, entered without its Python-level wrapper
-            if self._room < count or self._closed:
+        # The Condition's lock, taken by its own methods: a ``with`` statement costs as
+        # much again as acquire() and release() (this runs once per event).
+        self._acquire()
+        try:
+            room = self._room - count
+            if room < 0 or self._closed:
                 ready, closed = self._add_slow(items)
             else:
                 closed = False
+                self._room = room
                 self.report.submitted += count
-                self._room -= count
                 pending = self._open
-                pending.extend(items)
+                pending += items
                 if len(pending) < self.batch_size and (self._partial_posted or not self._idle):
                     return count  # the common case: the open batch is not ready yet
                 ready = self._ready_batches()
+            # Posted under the lock: whoever holds it and finds the queue empty knows that
+            # ``_open`` holds the oldest events (with one sender, batches stay in order).
+            for batch in ready:
+                self._queue.put(batch)
+        finally:
+            self._release()
         if closed:
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
-        for batch in ready:
-            self._queue.put(batch)
+        if ready and self._wake is not None:
+            self._wake()
         return count
 
     def _add_slow(self, items: list[_Item]) -> tuple[list[list[_Item]], bool]:
@@ -417,12 +441,16 @@ class BulkSender(_BulkBase):
             if first:  # the last partial batch is taken by a worker at its stop marker
                 for _ in self._workers:
                     self._queue.put(_STOP)
+        if self._wake is not None:
+            self._wake()
         limit = self.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         if any(w.is_alive() for w in self._workers):
             self._abandon.set()
+            if self._interrupt is not None:
+                self._interrupt()
             self._drain("not sent: shutdown timed out")
             grace = deadline + self.client.timeout * 2 + 1
             for worker in self._workers:
@@ -483,11 +511,12 @@ class BulkSender(_BulkBase):
             batch = self._queue.get_nowait()
         except queue.Empty:
             with self._qlock:
-                if self._open:
-                    batch, self._open = self._open, []
-                    self._taken(batch)
-                    return batch
-                self._idle += 1  # add() takes it back when it posts for us
+                if self._queue.empty():  # else a batch was posted meanwhile: older events
+                    if self._open:
+                        batch, self._open = self._open, []
+                        self._taken(batch)
+                        return batch
+                    self._idle += 1  # add() takes it back when it posts for us
             batch = self._queue.get()
         if batch is _STOP:
             with self._qlock:
@@ -511,27 +540,43 @@ class BulkSender(_BulkBase):
 
     def _work(self) -> None:
         ident = threading.get_ident()
+        # Looked up once per worker, not per batch: the backend's one-attempt method, the
+        # request builder, the batch source.
+        send = single_attempt(self.client.http)  # one attempt: the retries are ours
+        request = self._encoder.request
+        next_batch = self._next_batch
+        abandoned = self._abandon.is_set
+        in_flight = self._in_flight
+        lock = self._lock
         while True:
-            items = self._next_batch()
+            items = next_batch()
             if items is _STOP:
                 return
-            with self._lock:
-                self._in_flight[ident] = items
+            with lock:
+                in_flight[ident] = items
             try:
-                self._send(ident, items)
+                if abandoned():
+                    self._settle(ident, items, False, "not sent: shutdown timed out", None, 0)
+                    continue
+                # The first attempt inline: most batches are delivered by it.
+                try:
+                    outcome = classify(*send(request(items)))
+                except PusherError as exc:
+                    outcome = error_outcome(exc)
+                if outcome.delivered:
+                    self._settle(ident, items, True, "", None, 1, 1)
+                else:
+                    self._send(ident, items, send, outcome)
             except BaseException as exc:  # never lose a batch, whatever happened
                 self._settle(ident, items, False, f"unexpected error: {exc!r}", None, 1)
 
-    def _send(self, ident: int, items: list[_Item]) -> None:
+    def _send(
+        self, ident: int, items: list[_Item], send: Callable[[Request], Raw], outcome: Outcome
+    ) -> None:
+        """Retry a batch whose first attempt came to ``outcome``, until it is settled."""
         policy = self._policy()
-        send = single_attempt(self.client.http)  # one attempt: the retries are ours
-        attempt = 0
+        attempt = 1
         while True:
-            if self._abandon.is_set():
-                self._settle(ident, items, False, "not sent: shutdown timed out", None, attempt)
-                return
-            attempt += 1
-            outcome = self._attempt(send, items, attempt)
             delay = self._wait_or_settle(policy, ident, items, outcome, attempt, requests=1)
             if delay is None:
                 return
@@ -542,6 +587,8 @@ class BulkSender(_BulkBase):
                 reason = f"not sent: shutdown timed out ({outcome.reason})"
                 self._settle(ident, items, False, reason, outcome.status, attempt)
                 return
+            attempt += 1
+            outcome = self._attempt(send, items, attempt)
 
     def _attempt(
         self, send: Callable[[Request], Raw], items: list[_Item], attempt: int = 1
