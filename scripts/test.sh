@@ -26,6 +26,8 @@ python3 -m venv .venv
 
 echo "== ruff"
 .venv/bin/ruff check .
+# Python files only: README examples are laid out for reading (they are run by tests/test_readme.py).
+.venv/bin/ruff format --check --exclude "*.md" .
 echo "== mypy --strict"
 .venv/bin/mypy --strict pusher_fast
 # User code reading typed results (tests/test_typing.py also runs it, with misreadings that must fail).
