@@ -22,11 +22,12 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from . import IMPLEMENTATION, Pusher
+from ._events import Item
 from .bulk import BulkSender, _replay
 from .errors import PusherBadAuth, PusherError, PusherForbidden, PusherTransportError
 from .types import ChannelInfo, ChannelsInfo, UsersInfo
@@ -206,17 +207,19 @@ class _LineSender(BulkSender):
         self._line_of: dict[int, int] = {}  # id(item) -> line, while the item is unsettled
         self._open_lines: dict[int, int] = {}  # line -> events not yet settled
         self._track = threading.Lock()
-        encode = self._encoder.encode
+        encode = self._encode  # what add() calls: the encoder's method, bound once
 
-        def tracking_encode(*args: Any) -> Any:
-            items = encode(*args)
+        def tracking_encode(
+            channels: str | Iterable[str], name: str, data: Any, socket_id: str | None
+        ) -> list[Item]:
+            items = encode(channels, name, data, socket_id)
             with self._track:
                 for item in items:
                     self._line_of[id(item)] = self.line
                 self._open_lines[self.line] = self._open_lines.get(self.line, 0) + len(items)
             return items
 
-        self._encoder.encode = tracking_encode  # type: ignore[method-assign,assignment]
+        self._encode = tracking_encode
 
     def line_rejected(self) -> None:
         with self._track:
