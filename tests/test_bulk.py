@@ -23,12 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def server():
-    s = FaultServer()
-    try:
-        yield s
-    finally:
-        s.stop()
+def server(fault_server: FaultServer) -> FaultServer:
+    return fault_server
 
 
 def make_client(server: FaultServer, **overrides: Any) -> pusher_fast.Pusher:

@@ -20,12 +20,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def server():
-    s = FaultServer()
-    try:
-        yield s
-    finally:
-        s.stop()
+def server(fault_server: FaultServer) -> FaultServer:
+    return fault_server
 
 
 def bulk_threads() -> list[str]:

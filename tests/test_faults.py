@@ -24,12 +24,8 @@ FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 
 
 @pytest.fixture
-def server():
-    s = FaultServer()
-    try:
-        yield s
-    finally:
-        s.stop()
+def server(fault_server: FaultServer) -> FaultServer:
+    return fault_server
 
 
 def client_for(server: FaultServer, **overrides: Any) -> pusher_fast.Pusher:
