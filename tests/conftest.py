@@ -321,19 +321,11 @@ class SocketTransportHarness:
     def client(self, port: int, **options: Any) -> Any:
         import pusher_fast
         from pusher_fast.aio import AsyncPusher
+        from tests.helpers import loopback_client
 
-        options.setdefault("timeout", 2)
         options.setdefault("backend", self.transport)
         make = AsyncPusher if self.is_async else pusher_fast.Pusher
-        client = make(
-            app_id="123456",
-            key="fast-key",
-            secret="fast-secret",
-            host="127.0.0.1",
-            port=port,
-            ssl=options.pop("ssl", False),
-            **options,
-        )
+        client = loopback_client(make, port, **options)
         self._clients.append(client)
         return client
 

@@ -77,6 +77,21 @@ def make_client(**overrides: Any) -> Any:
     return pusher_fast.Pusher(**options)
 
 
+def loopback_client(make: Callable[..., Any], port: int, **options: Any) -> Any:
+    """``make`` (``Pusher`` or ``AsyncPusher``) for a test server on 127.0.0.1:``port``:
+    plain HTTP unless ``ssl=True``, a 2 s timeout unless given."""
+    options.setdefault("timeout", 2)
+    options.setdefault("ssl", False)
+    return make(
+        app_id="123456",
+        key="fast-key",
+        secret="fast-secret",
+        host="127.0.0.1",
+        port=port,
+        **options,
+    )
+
+
 @contextlib.contextmanager
 def frozen_time(value: float) -> Iterator[None]:
     """Freeze ``time.time`` (both libraries call it through the module)."""

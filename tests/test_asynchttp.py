@@ -44,23 +44,15 @@ from tests.helpers import (
     data_of,
     echo,
     http11,
+    loopback_client,
 )
 
 pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(30)]
 
 
 def make_client(port: int, **options: Any) -> AsyncPusher:
-    options.setdefault("timeout", 2)
     options.setdefault("backend", AsyncHTTPBackend)
-    return AsyncPusher(
-        app_id="123456",
-        key="fast-key",
-        secret="fast-secret",
-        host="127.0.0.1",
-        port=port,
-        ssl=options.pop("ssl", False),
-        **options,
-    )
+    return loopback_client(AsyncPusher, port, **options)
 
 
 def http_of(client: pusher_fast.Pusher) -> AsyncHTTPBackend:

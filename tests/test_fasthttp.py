@@ -42,6 +42,7 @@ from tests.faultserver import Reply
 from tests.helpers import (
     Seen,
     http11,
+    loopback_client,
 )
 
 pytestmark = [pytest.mark.usefixtures("clean_proxy_environment"), pytest.mark.timeout(120)]
@@ -53,17 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_client(port: int, backend: Any = HTTPClientBackend, **options: Any) -> pusher_fast.Pusher:
-    options.setdefault("timeout", 2)
-    return pusher_fast.Pusher(
-        app_id="123456",
-        key="fast-key",
-        secret="fast-secret",
-        host="127.0.0.1",
-        port=port,
-        ssl=options.pop("ssl", False),
-        backend=backend,
-        **options,
-    )
+    return loopback_client(pusher_fast.Pusher, port, backend=backend, **options)
 
 
 def http_of(client: pusher_fast.Pusher) -> HTTPClientBackend:
