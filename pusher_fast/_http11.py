@@ -53,11 +53,20 @@ class ProtocolError(Exception):
 _TARGET_BYTES = bytes(range(0x21, 0x7F))
 
 
-def is_safe_target(text: str) -> bool:
-    """No space, control or non-ASCII character: nothing that could end a request line."""
+def target_bytes(text: str) -> bytes | None:
+    """``text`` as ASCII bytes, or None if it holds a space, a control or a non-ASCII
+    character: anything that could end a request line."""
+    if not text.isascii():
+        return None
+    raw = text.encode("ascii")
     # Deleting the allowed bytes leaves the others: one C loop, about twice as fast on a
     # signed query as str.isprintable(), which looks every character up in a table.
-    return text.isascii() and not text.encode("ascii").translate(None, _TARGET_BYTES)
+    return None if raw.translate(None, _TARGET_BYTES) else raw
+
+
+def is_safe_target(text: str) -> bool:
+    """No space, control or non-ASCII character: nothing that could end a request line."""
+    return target_bytes(text) is not None
 
 
 def host_header(host: str, port: int, default_port: int) -> str:
@@ -89,9 +98,11 @@ class RequestEncoder:
         """The whole request, head and body."""
         body = request.body
         query = request.query_string
-        if not is_safe_target(query):
+        wire = target_bytes(query)  # checked and encoded once
+        if wire is None:
             query = wire_query(query)  # a non-ASCII key, percent-encoded
-            if not is_safe_target(query):
+            wire = target_bytes(query)
+            if wire is None:
                 raise ValueError(f"query string {query!r} holds spaces or control characters")
         if type(request) is Request:  # its headers depend on the method only: cache the head
             key = (request.method, request.path)
@@ -106,7 +117,7 @@ class RequestEncoder:
             if isinstance(body, str):
                 body = body.encode("utf-8")
         prefix, suffix = parts
-        return b"".join((prefix, query.encode("ascii"), suffix, b"%d\r\n\r\n" % len(body), body))
+        return b"".join((prefix, wire, suffix, b"%d\r\n\r\n" % len(body), body))
 
     def _head_parts(self, request: Request) -> tuple[bytes, bytes]:
         """(``METHOD path?``, the rest of the head up to the Content-Length value)."""
