@@ -219,6 +219,15 @@ class IOEngine:
                 return
             if item is self._stop:
                 self._stopping = True
+                if any(lingered for _, _, _, lingered in self._timers):
+                    # No event can come any more: lingering batches take what they can of
+                    # the open one now, rather than after their linger.
+                    self._timers = [
+                        (0.0 if lingered else when, order, exchange, lingered)
+                        for when, order, exchange, lingered in self._timers
+                    ]
+                    heapq.heapify(self._timers)
+                    self._start_due()
                 with sender._qlock:
                     if not sender._open:
                         return

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from . import _validation as v
 from ._events import Item as _Item
 from ._observe import ATTEMPT
 from ._request import Request
 from ._retry import Outcome, classify, error_outcome
-from .bulk import BulkOptions, BulkReport, _BulkBase
+from .bulk import BulkOptions, BulkReport, BulkSender, FailedEvent, _BulkBase
 from .client import Pusher
 from .errors import PusherError
 from .transports import AsyncHTTPBackend, AsyncSocketTransport, default_async_backend
 from .transports.base import Raw, async_single_attempt
+from .transports.sockets import SocketTransport
 from .types import (
     BatchResult,
     ChannelInfo,
@@ -102,6 +105,37 @@ class AsyncPusher(Pusher):
 
 
 _STOP: Any = object()
+_log = logging.getLogger("pusher_fast.bulk")
+
+
+class _NoRoom(Exception):
+    """Internal: the queue has no room for ``items`` (the loop must not block)."""
+
+    def __init__(self, items: list[_Item]) -> None:
+        self.items = items
+
+
+class _LoopFedSender(BulkSender):
+    """:class:`BulkSender`'s queue and I/O thread, fed from one event loop: where the sync
+    sender would block for room, :meth:`add` raises :class:`_NoRoom` instead, and the I/O
+    thread signals freed room through ``room_freed``."""
+
+    #: (room wanted, callable) while an ``AsyncBulkSender.add()`` waits; set under ``_qlock``.
+    room_freed: Optional[tuple[int, Callable[[], None]]] = None
+
+    def _add_slow(self, items: list[_Item]) -> int:
+        # Read without the lock: only this loop's add() takes room, the I/O thread only
+        # frees it, so room found here is still there in the base method.
+        if not self._closed and self._room < min(len(items), self._max_queue):
+            raise _NoRoom(items)
+        return super()._add_slow(items)
+
+    def _taken(self, batch: list[_Item]) -> None:
+        super()._taken(batch)
+        waiting = self.room_freed
+        if waiting is not None and self._room >= waiting[0]:
+            self.room_freed = None
+            waiting[1]()
 
 
 class AsyncBulkSender(_BulkBase):
@@ -110,6 +144,11 @@ class AsyncBulkSender(_BulkBase):
     ``await sender.add(...)`` waits while the queue is full; ``await
     sender.close()`` (or leaving ``async with``) flushes and returns the
     :class:`~pusher_fast.bulk.BulkReport`, final when it returns.
+
+    On the default transport (:class:`AsyncSocketTransport`) batches are sent by
+    :class:`~pusher_fast.bulk.BulkSender`'s I/O thread, on connections of its own: ``add()``
+    only encodes and queues, and never blocks the loop.  On any other backend (aiohttp's,
+    yours) the sender's tasks send through it.  ``on_failure`` is called in the loop either way.
     """
 
     _DEFAULTS = BulkOptions(concurrency=8)
@@ -128,6 +167,46 @@ class AsyncBulkSender(_BulkBase):
         self._slots: asyncio.Semaphore
         self._abandon: asyncio.Event
         self._workers: list[asyncio.Task[None]] = []
+        # The I/O-thread mode (the default transport): a _LoopFedSender does the work.
+        self._fed: Optional[_LoopFedSender] = None
+        self._twin: Optional[SocketTransport] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._room_event: Optional[asyncio.Event] = None
+        self._adders = 0  # add() calls waiting for room
+        # Made by the first add(): a sender that is never used holds no thread.
+        self._threaded = type(client.http) is AsyncSocketTransport
+
+    def _start_fed(self) -> _LoopFedSender:
+        """The I/O-thread mode's sender (and its transport), made in the running loop."""
+        self._loop = asyncio.get_running_loop()
+        http = self.client.http
+        self._twin = SocketTransport(self.client, maxsize=self._concurrency, **http.setup_options)
+        on_failure = self._relay_failure if self._on_failure is not None else None
+        fed_options = dataclasses.replace(self.options, on_failure=on_failure)
+        fed = _LoopFedSender(self.client, options=fed_options, _transport=self._twin)
+        fed.report = self.report  # one account, whoever holds it
+        fed._started = self._started
+        self._fed = fed
+        return fed
+
+    def _relay_failure(self, failure: FailedEvent) -> None:
+        """``on_failure`` from the I/O thread: called in the loop (before close() returns:
+        the loop runs callbacks in the order they were scheduled)."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._call_on_failure, failure)
+                return
+            except RuntimeError:
+                pass  # the loop is closed: called here instead
+        self._call_on_failure(failure)
+
+    def _call_on_failure(self, failure: FailedEvent) -> None:
+        assert self._on_failure is not None
+        try:
+            self._on_failure(failure)
+        except Exception:
+            _log.exception("pusher_fast: on_failure callback raised")
 
     def _start(self) -> None:
         if not self._bound:
@@ -149,6 +228,14 @@ class AsyncBulkSender(_BulkBase):
     ) -> int:
         if self._closed:
             raise RuntimeError("AsyncBulkSender is closed")
+        fed = self._fed
+        if fed is None and self._threaded:
+            fed = self._start_fed()
+        if fed is not None:
+            try:
+                return fed.add(channel, name, data, socket_id, channels=channels)
+            except _NoRoom as full:
+                return await self._add_when_room(fed, full.items)
         self._start()
         items = self._encoder.encode(
             channels if channels is not None else channel, name, data, socket_id
@@ -163,14 +250,61 @@ class AsyncBulkSender(_BulkBase):
                 self._queue.put_nowait(item)
         return len(items)
 
+    async def _add_when_room(self, fed: _LoopFedSender, items: list[_Item]) -> int:
+        """Wait (without blocking the loop) until the queue has room for ``items``; an
+        event still waiting when the sender is closed is counted and reported failed."""
+        event = self._room_event
+        if event is None:
+            event = self._room_event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def signal() -> None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits any more
+
+        needed = min(len(items), fed._max_queue)
+        # Woken once half the queue is free, as the sync sender's producers are.
+        wanted = max(needed, fed._resume_room)
+        self._adders += 1
+        try:
+            while True:
+                event.clear()
+                if self._closed:
+                    with fed._qlock:
+                        fed.report.submitted += len(items)
+                    reason = "not sent: the sender was closed while it waited for room"
+                    fed._fail(items, reason, None, 0)
+                    return len(items)
+                with fed._qlock:
+                    room = fed._room >= needed
+                    if not room:
+                        fed.room_freed = (wanted, signal)
+                if room:
+                    try:
+                        return fed._add_slow(items)
+                    except _NoRoom:
+                        continue
+                try:  # the 0.1 s bound: as the sync sender, never rely on the signal alone
+                    await asyncio.wait_for(event.wait(), 0.1)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._adders -= 1
+
     @property
     def pending(self) -> int:
         """Events queued and not yet taken by a worker (approximate while closing)."""
+        if self._fed is not None:
+            return self._fed.pending
         if not self._bound:
             return 0
         return max(0, self._queue.qsize() - (len(self._workers) if self._closed else 0))
 
     async def close(self, timeout: float | None = None) -> BulkReport:
+        if self._threaded:
+            return await self._close_fed(self._fed, timeout)
         if not self._closed:
             self._closed = True
             self._start()
@@ -191,8 +325,30 @@ class AsyncBulkSender(_BulkBase):
         self.report.elapsed = time.monotonic() - self._started
         return self.report
 
+    async def _close_fed(self, fed: _LoopFedSender | None, timeout: float | None) -> BulkReport:
+        self._closed = True
+        if fed is None:  # nothing was ever added
+            self.report.elapsed = time.monotonic() - self._started
+            return self.report
+        self._loop = asyncio.get_running_loop()
+        if self._room_event is not None:
+            self._room_event.set()  # waiting add() calls report their events failed
+        # BulkSender.close() joins the I/O thread: in the loop's executor, not in the loop.
+        report = await self._loop.run_in_executor(None, fed.close, timeout)
+        while self._adders:
+            await asyncio.sleep(0)
+        twin, self._twin = self._twin, None
+        if twin is not None:
+            twin.close()
+            # The client's transport counts what was done on its behalf.
+            http = self.client.http
+            http.stale_resends += twin.stale_resends
+            http.connections_opened += twin.connections_opened
+        return report
+
     async def __aenter__(self) -> AsyncBulkSender:
-        self._start()
+        if not self._threaded:
+            self._start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

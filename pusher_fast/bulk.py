@@ -28,6 +28,7 @@ from .types import BulkReportDict, FailedEventData
 
 if TYPE_CHECKING:
     from .client import Pusher
+    from .transports.sockets import SocketTransport
 
 _log = logging.getLogger("pusher_fast.bulk")
 
@@ -280,9 +281,12 @@ class BulkSender(_BulkBase):
         *,
         options: BulkOptions | None = None,
         linger: float = 0.002,
+        _transport: Optional[SocketTransport] = None,
         **overrides: Any,
     ) -> None:
         super().__init__(client, options, overrides)
+        #: The transport sent on: the client's, or the asyncio sender's own (see aio).
+        self._http: Any = client.http if _transport is None else _transport
         concurrency = self.options.concurrency
         max_queue = self._max_queue
         self.linger = linger
@@ -311,9 +315,9 @@ class BulkSender(_BulkBase):
         #: Called after posting batches: wakes the I/O engine (None with worker threads).
         self._wake: Optional[Callable[[], None]] = None
         self._interrupt: Optional[Callable[[], None]] = None
-        if _bulk_io.usable(client.http):
+        if _bulk_io.usable(self._http):
             # The default transport: one thread drives every connection (see _bulk_io).
-            engine = _bulk_io.IOEngine(self, client.http, concurrency)
+            engine = _bulk_io.IOEngine(self, self._http, concurrency)
             self._wake = engine.wake
             self._interrupt = engine.interrupt
             self._workers = [
@@ -353,10 +357,10 @@ class BulkSender(_BulkBase):
         self._acquire()
         try:
             room = self._room - count
+            ready: list[list[_Item]] | None
             if room < 0 or self._closed:
-                ready, closed = self._add_slow(items)
+                ready = None  # no room: _add_slow() below
             else:
-                closed = False
                 self._room = room
                 self.report.submitted += count
                 pending = self._open
@@ -364,39 +368,50 @@ class BulkSender(_BulkBase):
                 if len(pending) < self.batch_size and (self._partial_posted or not self._idle):
                     return count  # the common case: the open batch is not ready yet
                 ready = self._ready_batches()
-            # Posted under the lock: whoever holds it and finds the queue empty knows that
-            # ``_open`` holds the oldest events (with one sender, batches stay in order).
-            for batch in ready:
-                self._queue.put(batch)
+                # Posted under the lock: whoever holds it and finds the queue empty knows
+                # that ``_open`` holds the oldest events (with one sender, batches stay in
+                # order).
+                for batch in ready:
+                    self._queue.put(batch)
         finally:
             self._release()
-        if closed:
-            self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
+        if ready is None:
+            return self._add_slow(items)
         if ready and self._wake is not None:
             self._wake()
         return count
 
-    def _add_slow(self, items: list[_Item]) -> tuple[list[list[_Item]], bool]:
-        """add() when there is no room or the sender is closed (``_qlock`` held).
-
-        Returns the batches to post and whether the sender was closed meanwhile (then
-        ``items`` were not queued: the caller reports them, outside the lock).
-        """
+    def _add_slow(self, items: list[_Item]) -> int:
+        """add() when there was no room or the sender is closed: waits for room
+        (:meth:`_wait_for_room`); an event still waiting when the sender is closed is
+        counted and reported failed."""
         count = len(items)
-        # Wait for room; an event fanned out wider than the whole queue
-        # goes in once the queue is empty.
-        while self._room < min(count, self._max_queue) and not self._closed:
-            self._blocked += 1
-            try:
-                self._cond.wait(0.1)
-            finally:
-                self._blocked -= 1
-        self.report.submitted += count
-        if self._closed:
-            return [], True
-        self._room -= count
-        self._open.extend(items)
-        return self._ready_batches(), False
+        with self._qlock:
+            # An event fanned out wider than the whole queue goes in once the queue is empty.
+            while self._room < min(count, self._max_queue) and not self._closed:
+                self._wait_for_room()
+            self.report.submitted += count
+            closed = self._closed
+            ready: list[list[_Item]] = []
+            if not closed:
+                self._room -= count
+                self._open.extend(items)
+                ready = self._ready_batches()
+                for batch in ready:
+                    self._queue.put(batch)
+        if closed:
+            self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
+        elif ready and self._wake is not None:
+            self._wake()
+        return count
+
+    def _wait_for_room(self) -> None:
+        """Wait (``_qlock`` held) until a batch is taken, the sender is closed, or 0.1 s."""
+        self._blocked += 1
+        try:
+            self._cond.wait(0.1)
+        finally:
+            self._blocked -= 1
 
     def _ready_batches(self) -> list[list[_Item]]:
         """Full batches out of ``_open``, and a partial one for an idle worker (lock held)."""
@@ -542,7 +557,7 @@ class BulkSender(_BulkBase):
         ident = threading.get_ident()
         # Looked up once per worker, not per batch: the backend's one-attempt method, the
         # request builder, the batch source.
-        send = single_attempt(self.client.http)  # one attempt: the retries are ours
+        send = single_attempt(self._http)  # one attempt: the retries are ours
         request = self._encoder.request
         next_batch = self._next_batch
         abandoned = self._abandon.is_set

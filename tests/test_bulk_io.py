@@ -215,9 +215,11 @@ def test_large_batches_written_in_pieces_arrive_whole(tls, server, request, monk
 
 def test_an_engine_failure_reports_a_lingering_batch_once(server, monkeypatch):
     original = _bulk_io.IOEngine._timeout
+    failed_once = threading.Event()
 
     def timeout(self: Any) -> Any:
         if any(ex.ident == 0 for ex in self._starting):  # a partial batch lingering
+            failed_once.set()
             raise RuntimeError("engine bug")
         return original(self)
 
@@ -226,6 +228,8 @@ def test_an_engine_failure_reports_a_lingering_batch_once(server, monkeypatch):
     sender = client.bulk(concurrency=2, linger=5.0)
     for i in range(3):
         sender.add("c", "e", {"seq": i})
+    # Before close(): closing sends a lingering batch at once.
+    assert failed_once.wait(5), "the engine never looped with a lingering batch"
     report = sender.close(timeout=10)
     failed = [int(json.loads(f.event["data"])["seq"]) for f in report.failed]
     assert failed and len(set(failed)) == len(failed), "a lingering batch reported twice"

@@ -151,6 +151,11 @@ class SocketSetup:
             raise ValueError(f"{self._name} does not speak to proxies: use {self._instead}")
         self.policy = make_policy(retries, at_least_once)
         self.on_request = check_hook(on_request)
+        #: The options as given, for a twin transport of the same setup (see ``aio``).
+        self.setup_options: dict[str, Any] = {
+            "ca_certs": ca_certs, "retries": retries, "at_least_once": at_least_once,
+            "verify": verify, "cert": cert, "proxies": proxies, "on_request": on_request,
+        }  # fmt: skip
         self.client = client
         self.timeout = float(client.timeout)
         self.ssl_context: Optional[ssl.SSLContext] = (
