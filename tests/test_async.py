@@ -15,6 +15,7 @@ import asyncio
 import gc
 import inspect
 import json
+import threading
 import time
 import warnings
 from typing import Any
@@ -725,3 +726,81 @@ def test_async_bulk_sender_made_outside_a_running_loop(server, backend, current_
     run(main())
     assert sender.report.delivered == 5, sender.report.as_dict()
     assert_account(sender.report, server, {("c", i) for i in range(5)})
+
+
+def bulk_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("pusher-bulk-")]
+
+
+def test_async_bulk_sends_from_an_io_thread_on_the_default_transport_only(server, backend):
+    async def main() -> tuple[list[str], list[str], BulkReport]:
+        async with connect(server, backend) as client:
+            sender = client.bulk(concurrency=2)
+            before = bulk_threads()  # a sender not used yet holds no thread
+            for i in range(25):
+                await sender.add("c", "e", {"seq": i})
+            during = bulk_threads()
+            return before, during, await sender.close()
+
+    before, during, report = run(main())
+    assert before == []
+    assert during == ([] if backend else ["pusher-bulk-io"])
+    assert bulk_threads() == []
+    assert report.ok
+    assert_account(report, server, {("c", i) for i in range(25)})
+
+
+def test_async_bulk_unused_sender_closes_clean(server, backend):
+    async def main() -> BulkReport:
+        async with connect(server, backend) as client:
+            async with client.bulk() as sender:
+                pass
+            return sender.report
+
+    report = run(main())
+    assert report.ok and report.submitted == 0 and report.elapsed >= 0
+    assert bulk_threads() == [] and server.requests == []
+
+
+def test_async_bulk_on_failure_is_called_in_the_loop_before_close_returns(server, backend):
+    server.default = Reply(403, b"quota")
+    calls: list[tuple[int, int]] = []
+
+    async def main() -> tuple[int, int, BulkReport]:
+        loop_thread = threading.get_ident()
+        async with connect(server, backend) as client:
+            sender = client.bulk(
+                concurrency=2, on_failure=lambda f: calls.append((threading.get_ident(), 0))
+            )
+            for i in range(23):
+                await sender.add("c", "e", {"seq": i})
+            report = await sender.close()
+            return loop_thread, len(calls), report
+
+    loop_thread, calls_at_close, report = run(main())
+    assert len(report.failed) == 23 == calls_at_close
+    assert {ident for ident, _ in calls} == {loop_thread}
+
+
+def test_async_bulk_add_waiting_for_room_when_closed_is_accounted(server, backend):
+    server.default = Reply(hold=True)
+
+    async def main() -> tuple[BulkReport, Any, int]:
+        async with connect(server, backend, timeout=2) as client:
+            sender = client.bulk(concurrency=1, max_queue=1, shutdown_timeout=0.3)
+            await sender.add("c", "e", {"seq": 0})
+            await wait_until(lambda: len(server.requests) == 1)
+            await sender.add("c", "e", {"seq": 1})
+            waiting = asyncio.ensure_future(sender.add("c", "e", {"seq": 2}))
+            await asyncio.sleep(0.2)
+            assert not waiting.done(), "add() returned although the queue was full"
+            report = await sender.close()
+            submitted_at_close = report.submitted
+            server.open_gate()
+            return report, await asyncio.wait_for(waiting, 5), submitted_at_close
+
+    report, added, submitted_at_close = run(main())
+    assert added == 1 and submitted_at_close == 3
+    assert report.submitted == 3 == report.delivered + len(report.failed), report.as_dict()
+    reasons = {int(json.loads(f.event["data"])["seq"]): f.reason for f in report.failed}
+    assert reasons[2] == "not sent: the sender was closed while it waited for room"

@@ -252,3 +252,19 @@ def assert_engine_failure_account(report: Any, accepted: list[int], n: int) -> N
     assert report.submitted == n and report.delivered + len(report.failed) == n
     assert report.delivered == len(set(accepted) - maybe)
     assert bulk_threads() == []
+
+
+def test_close_sends_a_lingering_batch_at_once_with_the_events_after_it(server):
+    # The first event goes to the idle engine as a partial batch that lingers for more;
+    # close() means no more can come: it goes now, with the open ones, in one request.
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=2, linger=5.0)
+    for i in range(3):
+        sender.add("c", "e", {"seq": i})
+    started = time.monotonic()
+    report = sender.close(timeout=10)
+    took = time.monotonic() - started
+    assert took < 2.0, f"close() waited {took:.1f}s for the linger"
+    assert report.ok and report.delivered == 3 and report.requests == 1, report.as_dict()
+    assert seqs(server) == [0, 1, 2]
+    assert bulk_threads() == []
