@@ -97,18 +97,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # -- module under test -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fault_server() -> Iterator[Any]:
-    """A scriptable HTTP server (``tests.faultserver.FaultServer``), stopped after the test."""
-    from tests.faultserver import FaultServer
-
-    server = FaultServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def pusher_module() -> Any:
     return importlib.import_module(module_under_test_name())

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def server(fault_server: FaultServer) -> FaultServer:
-    return fault_server
+def server(faults: FaultServer) -> FaultServer:
+    return faults
 
 
 def make_client(server: FaultServer, **overrides: Any) -> pusher_fast.Pusher:

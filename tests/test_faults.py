@@ -24,8 +24,8 @@ FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 
 
 @pytest.fixture
-def server(fault_server: FaultServer) -> FaultServer:
-    return fault_server
+def server(faults: FaultServer) -> FaultServer:
+    return faults
 
 
 def client_for(server: FaultServer, **overrides: Any) -> pusher_fast.Pusher:
