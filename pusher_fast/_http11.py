@@ -213,6 +213,9 @@ class ResponseReader:
         # urllib3 and HTTP mocking libraries do (RFC 9112, 2.2 lets a recipient); a bare
         # CR, and every framing rule, stay strict.
         parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        self._reset()
+
+    def _reset(self) -> None:
         self.status = 0
         self.fields: list[tuple[bytes, bytes]] = []
         self.keep_alive = False
@@ -224,6 +227,15 @@ class ResponseReader:
         self._trailers = 0
         self._in_head = True
         self._framed = False  # Content-Length or chunked: the end is known without EOF
+
+    def next_answer(self) -> ResponseReader:
+        """A reader for the connection's next answer: this one, reset, when its answer is
+        complete and keeps the connection open (its parser then waits for a new message),
+        else a new reader.  Saves making a parser per request on a kept-alive connection."""
+        if not (self.complete and self.keep_alive):
+            return ResponseReader()
+        self._reset()
+        return self
 
     @property
     def body(self) -> bytes:
