@@ -308,8 +308,8 @@ class ResponseReader:
         fields = self.fields
         if len(fields) >= MAX_HEADERS:
             raise ProtocolError(f"more than {MAX_HEADERS} header fields in the answer")
-        self._head_bytes += len(name) + len(value) + 4  # "name: value" CRLF
-        if self._head_bytes > MAX_HEAD_BYTES:
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4  # CRLF, ": "
+        if size > MAX_HEAD_BYTES:
             raise ProtocolError(f"answer head longer than {MAX_HEAD_BYTES} bytes")
         fields.append((name, value))
 
@@ -324,14 +324,14 @@ class ResponseReader:
         self._in_head = False
         coding = b""
         for name, value in self.fields:
-            lowered = name.lower()
-            if lowered == b"content-length":
+            size = len(name)  # lower() only the names that may be one of the two
+            if size == 14 and name.lower() == b"content-length":
                 self._framed = True
-            elif lowered == b"transfer-encoding":
+            elif size == 17 and name.lower() == b"transfer-encoding":
                 coding = value.rsplit(b",", 1)[-1].strip().lower()
         if coding == b"chunked":  # chunked only when it is the last coding (RFC 9112, 6.3)
             self._framed = True
-        if 100 <= self.status < 200 or self.status in (204, 304):
+        if 100 <= status < 200 or status in (204, 304):
             self._framed = True  # never a body
 
     def on_body(self, body: bytes) -> None:
