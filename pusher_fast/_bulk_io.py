@@ -47,10 +47,6 @@ _WAIT_READ = (BlockingIOError, ssl.SSLWantReadError)
 _WAIT_WRITE = (ssl.SSLWantWriteError,)
 _NO_ANSWER = (OSError, ProtocolError)
 _NEVER = float("inf")
-#: How recent (seconds) a look at the idle connections must be for one to be written on
-#: without looking again: below what a GIL hand-over between a per-connection check and
-#: the write could take (the switch interval, 5 ms).
-_FRESH = 0.001
 
 
 class _Exchange:
@@ -115,11 +111,6 @@ class IOEngine:
         #: worker thread does (with concurrency=1, batches stay in order).
         self._retrying = 0
         self._earliest = _NEVER  # the earliest deadline in _active, as _timeout saw it
-        # An idle connection is written on only after a select() that saw it idle and not
-        # readable (closed by the server), at most _FRESH before: when that select started,
-        # and whether a connection went idle since (then none has been looked at yet).
-        self._checked_at = 0.0
-        self._unchecked = False
         from .bulk import _STOP  # bulk imports this module when it makes a sender
 
         self._stop = _STOP
@@ -181,11 +172,7 @@ class IOEngine:
                         continue
                     sender._idle = 1
                     self.sleeping = True
-            before = _monotonic()
-            events = self.selector.select(timeout)
-            self._checked_at = before
-            self._unchecked = False
-            for key, _ in events:
+            for key, _ in self.selector.select(timeout):
                 conn = key.data
                 if conn is None:
                     self._drain_wake()
@@ -341,33 +328,13 @@ class IOEngine:
         self._send_on(exchange, conn)
 
     def _checkout(self, request: Request, deadline: float) -> _Connection:
-        """An idle connection the server has not closed, else a new one.
-
-        Closed ones are seen as readable by one select() over all of them (see ``_sweep``)
-        rather than by a poll() per request."""
         idle = self._idle_conns
-        if idle and (self._unchecked or _monotonic() - self._checked_at > _FRESH):
-            self._sweep()
-        if idle:
-            return idle.pop()
+        while idle:
+            conn = idle.pop()
+            if not conn.dropped():
+                return conn
+            self._discard(conn)
         return self._open(request, deadline)
-
-    def _sweep(self) -> None:
-        """Look at every connection at once: the idle ones that are readable (the server
-        closed them, or sent what nobody asked for) go.  The others' events are left for
-        the loop's select(), which sees them again."""
-        before = _monotonic()
-        events = self.selector.select(0)
-        self._checked_at = before
-        self._unchecked = False
-        active = self._active
-        idle = self._idle_conns
-        for key, _ in events:
-            conn = key.data
-            if conn is not None and conn not in active:
-                if conn in idle:
-                    idle.remove(conn)
-                self._discard(conn)
 
     def _open(self, request: Request, deadline: float) -> _Connection:
         # Connecting (and the TLS handshake) blocks this thread, within the deadline: rare,
@@ -393,7 +360,9 @@ class IOEngine:
         exchange.send_error = None
         # One reader per connection, reset for each answer (no parser made per request).
         reader = conn.reader
-        exchange.reader = conn.reader = ResponseReader() if reader is None else reader.next_answer()
+        exchange.reader = conn.reader = (
+            ResponseReader() if reader is None else reader.next_answer()
+        )
         self._active[conn] = exchange
         exchange.waiting_for = _READ
         self._write(exchange)
@@ -493,7 +462,6 @@ class IOEngine:
             self._discard(conn)
         else:
             self._idle_conns.append(conn)
-            self._unchecked = True  # not looked at since its answer: see _checkout
         status = reader.status
         if self.transport.on_request is not None or debug_enabled(DEBUG):
             self._observe(exchange, status, None, conn.served > 1)
