@@ -360,9 +360,7 @@ class IOEngine:
         exchange.send_error = None
         # One reader per connection, reset for each answer (no parser made per request).
         reader = conn.reader
-        exchange.reader = conn.reader = (
-            ResponseReader() if reader is None else reader.next_answer()
-        )
+        exchange.reader = conn.reader = ResponseReader() if reader is None else reader.next_answer()
         self._active[conn] = exchange
         exchange.waiting_for = _READ
         self._write(exchange)
