@@ -3,6 +3,7 @@ connection of the default socket transport; other backends keep the worker threa
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
@@ -301,3 +302,26 @@ def test_a_connection_closed_after_its_answer_is_not_reused_without_retries(serv
     assert report.ambiguous == 0 and report.retries == 0 and report.requests == 4
     assert seqs(server) == list(range(20))
     assert server.connections_opened == 4
+
+
+def test_answers_leave_no_reader_for_the_garbage_collector(server):
+    # A reader and its parser refer to each other: one per request would leave a cycle
+    # per request for the collector.  The engine keeps one reader per connection.
+    from pusher_fast._http11 import ResponseReader
+
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with client.bulk(concurrency=2, batch_size=5) as sender:
+            for i in range(200):
+                sender.add("c", "e", {"seq": i})
+        gc.collect()
+        readers = sum(type(o) is ResponseReader for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert sender.report.ok and sender.report.requests == 40
+    assert readers <= 2, f"{readers} readers left for the garbage collector"
