@@ -46,6 +46,7 @@ _READ_BUFFER = 65536
 _WAIT_READ = (BlockingIOError, ssl.SSLWantReadError)
 _WAIT_WRITE = (ssl.SSLWantWriteError,)
 _NO_ANSWER = (OSError, ProtocolError)
+_NEVER = float("inf")
 
 
 class _Exchange:
@@ -109,6 +110,7 @@ class IOEngine:
         #: Batches waiting for a retry: each keeps its connection slot meanwhile, as a
         #: worker thread does (with concurrency=1, batches stay in order).
         self._retrying = 0
+        self._earliest = _NEVER  # the earliest deadline in _active, as _timeout saw it
         from .bulk import _STOP  # bulk imports this module when it makes a sender
 
         self._stop = _STOP
@@ -183,13 +185,21 @@ class IOEngine:
         return len(self._active) + len(self._starting) + self._retrying
 
     def _timeout(self) -> Optional[float]:
-        """Seconds until the next deadline or timer, None when there is none."""
-        when = [ex.deadline for ex in self._active.values()]
-        if self._timers:
-            when.append(self._timers[0][0])
-        if not when:
+        """Seconds until the next deadline or timer, None when there is none.
+
+        Notes the earliest deadline for :meth:`_expire` (no attempt that starts before it
+        runs has an earlier one: a resend keeps its attempt's deadline)."""
+        earliest = _NEVER
+        for exchange in self._active.values():
+            if exchange.deadline < earliest:
+                earliest = exchange.deadline
+        self._earliest = earliest
+        when = earliest
+        if self._timers and self._timers[0][0] < when:
+            when = self._timers[0][0]
+        if when == _NEVER:
             return None
-        return max(0.0, min(when) - _monotonic())
+        return max(0.0, when - _monotonic())
 
     def _go_idle(self) -> bool:
         """No work: take the open batch (as a worker would), else mark the engine idle for
@@ -209,33 +219,27 @@ class IOEngine:
         return True
 
     def _take_batches(self) -> None:
-        """Batches from the queue while there are free connections (and the stop marker)."""
+        """Batches from the queue while there are free connections (and the stop marker).
+
+        The queue's lock and the account's are taken once for all the batches taken."""
+        if self._stopping:
+            return
         sender = self.sender
         get = sender._queue.get_nowait
-        while not self._stopping and self._slots_used() < self.concurrency:
+        size = sender.batch_size
+        free = self.concurrency - self._slots_used()
+        taken: list[list[Item]] = []
+        stop = False
+        while free > 0:
             try:
                 item = get()
             except queue.Empty:
-                return
+                break
             if item is self._stop:
-                self._stopping = True
-                if any(lingered for _, _, _, lingered in self._timers):
-                    # No event can come any more: lingering batches take what they can of
-                    # the open one now, rather than after their linger.
-                    self._timers = [
-                        (0.0 if lingered else when, order, exchange, lingered)
-                        for when, order, exchange, lingered in self._timers
-                    ]
-                    heapq.heapify(self._timers)
-                    self._start_due()
-                with sender._qlock:
-                    if not sender._open:
-                        return
-                    batch, sender._open = sender._open, []
-                    sender._taken(batch)
-                self._begin(batch)  # the last partial batch
-                return
-            if len(item) < sender.batch_size and sender.linger > 0:
+                self._stopping = stop = True
+                break
+            free -= 1
+            if len(item) < size and sender.linger > 0:
                 # A partial batch posted for an idle engine: let events added meanwhile join.
                 exchange = _Exchange(0, item, 1)
                 heapq.heappush(
@@ -243,18 +247,44 @@ class IOEngine:
                 )
                 self._starting.append(exchange)  # holds a connection slot while it lingers
                 continue
+            taken.append(item)
+        if taken:
             with sender._qlock:
-                if len(item) < sender.batch_size:
-                    sender._partial_posted = False
-                sender._taken(item)
-            self._begin(item)
+                for item in taken:
+                    if len(item) < size:
+                        sender._partial_posted = False
+                    sender._taken(item)
+            self._begin_all(taken)
+        if not stop:
+            return
+        if any(lingered for _, _, _, lingered in self._timers):
+            # No event can come any more: lingering batches take what they can of
+            # the open one now, rather than after their linger.
+            self._timers = [
+                (0.0 if lingered else when, order, exchange, lingered)
+                for when, order, exchange, lingered in self._timers
+            ]
+            heapq.heapify(self._timers)
+            self._start_due()
+        with sender._qlock:
+            if not sender._open:
+                return
+            batch, sender._open = sender._open, []
+            sender._taken(batch)
+        self._begin(batch)  # the last partial batch
 
     def _begin(self, items: list[Item]) -> None:
         """A batch taken: registered in flight, its first attempt due now."""
-        ident = next(self._idents)
+        self._begin_all([items])
+
+    def _begin_all(self, batches: list[list[Item]]) -> None:
+        """:meth:`_begin` for each of ``batches``, in order, under one lock."""
+        exchanges = [_Exchange(next(self._idents), items, 1) for items in batches]
+        in_flight = self.sender._in_flight
         with self.sender._lock:
-            self.sender._in_flight[ident] = items
-        self._starting.append(_Exchange(ident, items, 1))
+            for exchange in exchanges:
+                in_flight[exchange.ident] = exchange.items
+        self._starting += exchanges
 
     def _start_due(self) -> None:
         """Timers that are due (lingering batches complete, retries), then every attempt due."""
@@ -340,7 +370,9 @@ class IOEngine:
         exchange.sent = 0
         exchange.written = False
         exchange.send_error = None
-        exchange.reader = ResponseReader()
+        # One reader per connection, reset for each answer (no parser made per request).
+        reader = conn.reader
+        exchange.reader = conn.reader = ResponseReader() if reader is None else reader.next_answer()
         self._active[conn] = exchange
         exchange.waiting_for = _READ
         self._write(exchange)
@@ -378,7 +410,8 @@ class IOEngine:
             return
         else:
             exchange.written = True
-        self._wait(exchange, _READ)
+        if exchange.waiting_for != _READ:
+            self._wait(exchange, _READ)
 
     def _progress(self, conn: _Connection) -> None:
         exchange = self._active.get(conn)
@@ -427,7 +460,8 @@ class IOEngine:
         conn = exchange.conn
         assert conn is not None
         del self._active[conn]
-        self._wait(exchange, _READ)
+        if exchange.waiting_for != _READ:
+            self._wait(exchange, _READ)
         return conn
 
     def _answered(self, exchange: _Exchange) -> None:
@@ -438,9 +472,14 @@ class IOEngine:
             self._discard(conn)
         else:
             self._idle_conns.append(conn)
-        raw = (reader.status, reader.body, reader.headers)
-        self._observe(exchange, raw[0], None, conn.served > 1)
-        self._outcome(exchange, classify(*raw))
+        status = reader.status
+        if self.transport.on_request is not None or debug_enabled(DEBUG):
+            self._observe(exchange, status, None, conn.served > 1)
+        outcome = classify(status, reader.body, reader.headers)
+        if outcome.delivered:  # most answers: settled as _wait_or_settle would
+            self.sender._settle(exchange.ident, exchange.items, True, "", None, exchange.attempt, 1)
+        else:
+            self._outcome(exchange, outcome)
 
     def _failed(self, exchange: _Exchange, exc: BaseException) -> None:
         """No (complete) answer: the connection goes; a stale kept-alive one that surely
@@ -470,6 +509,8 @@ class IOEngine:
     def _expire(self) -> None:
         """Attempts past their deadline fail (ambiguous when written or answered in part)."""
         now = _monotonic()
+        if now < self._earliest:
+            return
         late = [ex for ex in self._active.values() if ex.deadline <= now]
         for exchange in late:
             self._failed(exchange, TimeoutError("timed out: the request's deadline passed"))

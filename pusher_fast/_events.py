@@ -342,9 +342,10 @@ class EventEncoder:
                     except TypeError:  # orjson's refusal: the general path explains
                         text = b"null"
                     if text.find(b"null") < 0 and len(text) <= self._batch_limit:
-                        fragment = (
-                            head + b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
-                        )
+                        # The JSON text as a JSON string: orjson escapes the quotes and
+                        # backslashes (it has no control characters), faster than two
+                        # replace() calls.
+                        fragment = head + _orjson_dumps(text.decode()) + b"}"
                         return [(fragment, channels, name, None, None)]
                 elif kind is str and len(data) * 4 <= self._batch_limit:
                     return [(head + _orjson_dumps(data) + b"}", channels, name, data, None)]

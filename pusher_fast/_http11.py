@@ -213,6 +213,9 @@ class ResponseReader:
         # urllib3 and HTTP mocking libraries do (RFC 9112, 2.2 lets a recipient); a bare
         # CR, and every framing rule, stay strict.
         parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        self._reset()
+
+    def _reset(self) -> None:
         self.status = 0
         self.fields: list[tuple[bytes, bytes]] = []
         self.keep_alive = False
@@ -224,6 +227,15 @@ class ResponseReader:
         self._trailers = 0
         self._in_head = True
         self._framed = False  # Content-Length or chunked: the end is known without EOF
+
+    def next_answer(self) -> ResponseReader:
+        """A reader for the connection's next answer: this one, reset, when its answer is
+        complete and keeps the connection open (its parser then waits for a new message),
+        else a new reader.  Saves making a parser per request on a kept-alive connection."""
+        if not (self.complete and self.keep_alive):
+            return ResponseReader()
+        self._reset()
+        return self
 
     @property
     def body(self) -> bytes:
@@ -296,8 +308,8 @@ class ResponseReader:
         fields = self.fields
         if len(fields) >= MAX_HEADERS:
             raise ProtocolError(f"more than {MAX_HEADERS} header fields in the answer")
-        self._head_bytes += len(name) + len(value) + 4  # "name: value" CRLF
-        if self._head_bytes > MAX_HEAD_BYTES:
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4  # CRLF, ": "
+        if size > MAX_HEAD_BYTES:
             raise ProtocolError(f"answer head longer than {MAX_HEAD_BYTES} bytes")
         fields.append((name, value))
 
@@ -312,14 +324,14 @@ class ResponseReader:
         self._in_head = False
         coding = b""
         for name, value in self.fields:
-            lowered = name.lower()
-            if lowered == b"content-length":
+            size = len(name)  # lower() only the names that may be one of the two
+            if size == 14 and name.lower() == b"content-length":
                 self._framed = True
-            elif lowered == b"transfer-encoding":
+            elif size == 17 and name.lower() == b"transfer-encoding":
                 coding = value.rsplit(b",", 1)[-1].strip().lower()
         if coding == b"chunked":  # chunked only when it is the last coding (RFC 9112, 6.3)
             self._framed = True
-        if 100 <= self.status < 200 or self.status in (204, 304):
+        if 100 <= status < 200 or status in (204, 304):
             self._framed = True  # never a body
 
     def on_body(self, body: bytes) -> None:

@@ -3,6 +3,7 @@ connection of the default socket transport; other backends keep the worker threa
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
@@ -14,6 +15,7 @@ import pytest
 import pusher_fast
 from pusher_fast import _bulk_io
 from pusher_fast.transports import Urllib3Backend
+from pusher_fast.transports.sockets import _Connection
 from tests.faultserver import FaultServer, Reply
 
 pytestmark = pytest.mark.timeout(60)
@@ -279,3 +281,78 @@ def test_close_sends_a_lingering_batch_at_once_with_the_events_after_it(server):
     assert report.ok and report.delivered == 3 and report.requests == 1, report.as_dict()
     assert seqs(server) == [0, 1, 2]
     assert bulk_threads() == []
+
+
+@pytest.mark.parametrize("fault", ["closed", "stray bytes"])
+def test_an_idle_connection_the_server_closed_is_never_handed_out(server, fault):
+    """An idle connection its server closed, or wrote to unasked, is discarded when a
+    request would take it, and a new one opened: no request is written on it (it would be
+    lost, or its outcome ambiguous)."""
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    engine = _bulk_io.IOEngine(None, client.http, 2)  # not run: its checkout alone
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    conn = _Connection(ours, 0)
+    engine.selector.register(ours, _bulk_io._READ, conn)
+    engine._idle_conns.append(conn)
+    fresh = object()
+    engine._open = lambda request, deadline: fresh
+    try:
+        assert engine._checkout(None, 0.0) is conn  # alive: reused
+        engine._idle_conns.append(conn)
+        if fault == "closed":
+            theirs.close()
+        else:
+            theirs.send(b"HTTP/1.1 200 OK\r\n")
+        assert engine._checkout(None, 0.0) is fresh
+        assert engine._idle_conns == [] and ours.fileno() == -1  # discarded
+    finally:
+        ours.close()
+        theirs.close()
+        engine.selector.close()
+        engine._wake_r.close()
+        engine._wake_w.close()
+
+
+def test_a_connection_closed_after_its_answer_is_not_reused_without_retries(server):
+    # Each answer's connection closed (unannounced) by the server: the next batch, sent
+    # once the close has arrived, goes on a new connection: nothing fails or is
+    # ambiguous although no retry is allowed.
+    server.default = Reply(after="close")
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=1, batch_size=5, retries=0, at_least_once=False)
+    try:
+        for i in range(20):
+            sender.add("c", "e", {"seq": i})
+            if i % 5 == 4:
+                server.wait_for_requests(i // 5 + 1, timeout=5)
+                time.sleep(0.05)  # the FIN arrives while the connection is idle
+    finally:
+        report = sender.close()
+    assert report.ok and report.delivered == 20, report.as_dict()
+    assert report.ambiguous == 0 and report.retries == 0 and report.requests == 4
+    assert seqs(server) == list(range(20))
+    assert server.connections_opened == 4
+
+
+def test_answers_leave_no_reader_for_the_garbage_collector(server):
+    # A reader and its parser refer to each other: one per request would leave a cycle
+    # per request for the collector.  The engine keeps one reader per connection.
+    from pusher_fast._http11 import ResponseReader
+
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with client.bulk(concurrency=2, batch_size=5) as sender:
+            for i in range(200):
+                sender.add("c", "e", {"seq": i})
+        gc.collect()
+        readers = sum(type(o) is ResponseReader for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert sender.report.ok and sender.report.requests == 40
+    assert readers <= 2, f"{readers} readers left for the garbage collector"

@@ -243,6 +243,62 @@ class TestKeepAlive:
         assert (reader.status, reader.body, reader.keep_alive) == (200, b"abc", True)
 
 
+class TestNextAnswer:
+    """``next_answer()``: the reader of a kept-alive connection's next answer (the bulk
+    engine's one reader per connection): itself, reset, after a complete kept-alive
+    answer; a new reader otherwise."""
+
+    @pytest.mark.parametrize("first", list(FRAMED_ANSWERS), ids=list(FRAMED_ANSWERS))
+    @pytest.mark.parametrize("second", list(ALL_ANSWERS), ids=list(ALL_ANSWERS))
+    def test_reused_reader_reads_the_next_answer_as_a_new_one(
+        self, first: str, second: str
+    ) -> None:
+        reader = read(FRAMED_ANSWERS[first])
+        assert reader.keep_alive
+        again = reader.next_answer()
+        assert again is reader
+        assert not again.complete and not again.started and again.fields == []
+        data, eof = ALL_ANSWERS[second], second == "until-eof"
+        done = again.feed(data)
+        if eof:
+            done = again.feed(b"")
+        assert done
+        assert outcome(again) == outcome(read(data, eof=eof))
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+            OK_2[:-1],  # incomplete
+        ],
+        ids=["close", "1.0-default", "incomplete"],
+    )
+    def test_a_new_reader_when_the_connection_cannot_carry_another(self, answer: bytes) -> None:
+        reader = ResponseReader()
+        reader.feed(answer)
+        fresh = reader.next_answer()
+        assert fresh is not reader and not fresh.started
+        assert fresh.feed(OK_2) and fresh.status == 200
+
+    def test_a_new_reader_after_bytes_following_the_answer(self) -> None:
+        reader = ResponseReader()
+        assert reader.feed(OK_2 + b"HTTP/1.1 200 OK\r\n")  # the answer stands
+        assert reader.next_answer() is not reader
+
+    def test_limits_count_each_answer_alone(self) -> None:
+        """The head and header-count limits start again with each answer."""
+        answer = TestHeaderCountLimit.answer(MAX_HEADERS)
+        reader = read(answer)
+        for _ in range(3):
+            reader = reader.next_answer()
+            assert reader.feed(answer)
+            assert len(reader.headers) == MAX_HEADERS
+        reader = reader.next_answer()
+        with pytest.raises(ProtocolError):
+            reader.feed(TestHeaderCountLimit.answer(MAX_HEADERS + 1))
+
+
 class TestBodyUntilEndOfConnection:
     """Without Content-Length or chunked, the body runs to the end of the connection."""
 

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from .._http11 import ProtocolError, ResponseReader
 from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
@@ -39,13 +39,15 @@ _SHARED_OPTIONS = frozenset(
 
 
 class _Connection:
-    __slots__ = ("generation", "poller", "served", "sock")
+    __slots__ = ("generation", "poller", "reader", "served", "sock")
 
     def __init__(self, sock: socket.socket, generation: int) -> None:
         self.sock = sock
         self.generation = generation
         self.served = 0
         self.poller: Any = None
+        #: The bulk I/O engine's reader of this connection's last answer (reused for the next).
+        self.reader: Optional[ResponseReader] = None
         if _HAS_POLL:
             self.poller = select.poll()
             self.poller.register(sock, select.POLLIN)
