@@ -354,5 +354,5 @@ def test_answers_leave_no_reader_for_the_garbage_collector(server):
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
-    assert sender.report.ok and sender.report.requests == 40
+    assert sender.report.ok and sender.report.requests >= 40  # (40: batches all full)
     assert readers <= 2, f"{readers} readers left for the garbage collector"

@@ -27,7 +27,9 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: Optional[asyncio.Transport] = None
-        self.reader: Optional[ResponseReader] = None
+        self.reader: Optional[ResponseReader] = None  # the current request's, else None
+        #: The last complete answer's reader, reset for the next (no parser made per request).
+        self.spare: Optional[ResponseReader] = None
         self.waiter: Optional[asyncio.Future[None]] = None
         self.closed = False
         self.served = 0
@@ -124,7 +126,8 @@ class _Connection(asyncio.Protocol):
         if transport is None or self.closed:
             raise base.ClosedByServer("closed by the server before the request was written")
         loop = asyncio.get_running_loop()
-        reader = self.reader = ResponseReader()
+        spare = self.spare
+        reader = self.reader = ResponseReader() if spare is None else spare.next_answer()
         waiter = self.waiter = loop.create_future()
         timer = loop.call_later(timeout, self._timed_out)
         self.written = False
@@ -144,6 +147,8 @@ class _Connection(asyncio.Protocol):
         self.served += 1
         if not reader.keep_alive:
             self.close()
+        else:
+            self.spare = reader  # read by the caller before this connection serves again
         return reader
 
     def dropped(self) -> bool:

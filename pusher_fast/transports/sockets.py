@@ -13,7 +13,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
-from .._http11 import ProtocolError, ResponseReader
+from .._http11 import ProtocolError, ResponseHeaders, ResponseReader
 from .._observe import CONNECTION, DEBUG, debug_enabled, log_resend
 from .._request import Request
 from . import base
@@ -38,6 +38,10 @@ _SHARED_OPTIONS = frozenset(
 )
 
 
+#: What an exchange returns: the answer's status, body and header fields.
+_Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+
+
 class _Connection:
     __slots__ = ("generation", "poller", "reader", "served", "sock")
 
@@ -46,7 +50,7 @@ class _Connection:
         self.generation = generation
         self.served = 0
         self.poller: Any = None
-        #: The bulk I/O engine's reader of this connection's last answer (reused for the next).
+        #: The reader of this connection's last answer (reused for the next).
         self.reader: Optional[ResponseReader] = None
         if _HAS_POLL:
             self.poller = select.poll()
@@ -102,14 +106,14 @@ class SocketTransport(SocketSetup, PolicyTransport):
     def send_request(self, request: Request) -> Any:
         """Send ``request``; the parsed JSON, or the ``PusherError`` for the answer."""
         if not self.policy.total and self.on_request is None and not debug_enabled(DEBUG):
-            reader = self._send(request)
-            return process_response(reader.status, reader.body)
+            status, body, _ = self._send(request)
+            return process_response(status, body)
         return super().send_request(request)
 
     def send_once(self, request: Request) -> Raw:
         """One attempt, without ``retries=`` (the bulk senders apply their own policy)."""
-        reader = self._send(request)
-        return reader.status, reader.body, reader.headers
+        status, body, fields = self._send(request)
+        return status, body, ResponseHeaders(fields)
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when they come back.
@@ -142,7 +146,7 @@ class SocketTransport(SocketSetup, PolicyTransport):
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _send(self, request: Request) -> ResponseReader:
+    def _send(self, request: Request) -> _Answer:
         data = self._encoder.encode(request)
         # One deadline for the whole request: connecting, sending and the complete answer
         # (a server dripping bytes cannot stretch it, as a per-read timeout would let it).
@@ -160,11 +164,13 @@ class SocketTransport(SocketSetup, PolicyTransport):
 
     def _exchange(
         self, conn: _Connection, data: bytes, request: Request, deadline: float
-    ) -> ResponseReader:
+    ) -> _Answer:
         sock = conn.sock
         if (box := CONNECTION.get()) is not None:  # an observed attempt: reused or new?
             box.append(conn.served > 0)
-        reader = ResponseReader()
+        # One reader per connection, reset for each answer (no parser made per request).
+        reader = conn.reader
+        reader = conn.reader = ResponseReader() if reader is None else reader.next_answer()
         send_error: OSError | None = None
         written = False
         try:
@@ -210,11 +216,14 @@ class SocketTransport(SocketSetup, PolicyTransport):
                 raise base.NotWritten from exc  # a stale kept-alive connection: send once more
             raise base.connection_error(request, exc, ambiguous) from exc
         conn.served += 1
+        # Read before the connection goes back to the pool, where another thread may take it
+        # and reset its reader.
+        answer = (reader.status, reader.body, reader.fields)
         if send_error is not None or not reader.keep_alive:
             conn.close()
         else:
             self._checkin(conn)
-        return reader
+        return answer
 
     # -- the pool --------------------------------------------------------------------------
 
