@@ -428,3 +428,23 @@ def tls_mini_server(cert: Path, key: Path) -> MiniServer:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return MiniServer(tls=context)
+
+
+def readers_left_for_gc(action: Callable[[], Any]) -> int:
+    """Run ``action`` with the garbage collector off; the ``ResponseReader`` objects it left
+    that only the collector would free (reference cycles)."""
+    import gc
+
+    from pusher_fast._http11 import ResponseReader
+
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        action()
+        gc.collect()
+        return sum(type(o) is ResponseReader for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

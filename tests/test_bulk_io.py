@@ -3,7 +3,6 @@ connection of the default socket transport; other backends keep the worker threa
 
 from __future__ import annotations
 
-import gc
 import json
 import socket
 import threading
@@ -17,6 +16,7 @@ from pusher_fast import _bulk_io
 from pusher_fast.transports import Urllib3Backend
 from pusher_fast.transports.sockets import _Connection
 from tests.faultserver import FaultServer, Reply
+from tests.helpers import readers_left_for_gc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -338,21 +338,14 @@ def test_a_connection_closed_after_its_answer_is_not_reused_without_retries(serv
 def test_answers_leave_no_reader_for_the_garbage_collector(server):
     # A reader and its parser refer to each other: one per request would leave a cycle
     # per request for the collector.  The engine keeps one reader per connection.
-    from pusher_fast._http11 import ResponseReader
-
     client = pusher_fast.Pusher(**server.client_kwargs())
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        with client.bulk(concurrency=2, batch_size=5) as sender:
+    sender = client.bulk(concurrency=2, batch_size=5)
+
+    def send() -> None:
+        with sender:
             for i in range(200):
                 sender.add("c", "e", {"seq": i})
-        gc.collect()
-        readers = sum(type(o) is ResponseReader for o in gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+
+    readers = readers_left_for_gc(send)
     assert sender.report.ok and sender.report.requests >= 40  # (40: batches all full)
     assert readers <= 2, f"{readers} readers left for the garbage collector"

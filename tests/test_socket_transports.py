@@ -31,6 +31,7 @@ from tests.helpers import (
     data_of,
     echo,
     http11,
+    readers_left_for_gc,
     refused_port,
     tls_mini_server,
 )
@@ -381,25 +382,15 @@ class TestGarbage:
     def test_answers_leave_no_reader_for_the_garbage_collector(self, socket_transport, mini):
         # A reader and its parser refer to each other: one per request would leave a cycle
         # per request for the collector.  Each connection keeps one, reset for each answer.
-        import gc
-
-        from pusher_fast._http11 import ResponseReader
-
         t = socket_transport
         mini.always(http11())
         client = t.client(mini.port)
         t.run(client.trigger("a", "e", "warm"))
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+
+        def send() -> None:
             for i in range(30):
                 assert t.run(client.trigger("a", "e", str(i))) == {}
-            gc.collect()
-            readers = sum(type(o) is ResponseReader for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+
+        readers = readers_left_for_gc(send)
         assert mini.connections == 1 and len(mini.requests) == 31
         assert readers == 0, f"{readers} readers left for the garbage collector"
