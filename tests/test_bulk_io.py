@@ -3,6 +3,7 @@ connection of the default socket transport; other backends keep the worker threa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -118,6 +119,28 @@ def test_tls_through_the_engine(tls_server, certificates):
     assert sender.report.ok and sender.report.delivered == 200
     assert len(tls_server.requests) == 20
     assert tls_server.connections <= 2
+
+
+def test_tls_through_the_engine_from_the_async_sender(tls_server, certificates):
+    # AsyncBulkSender's I/O thread sends on a sync transport made with the async one's
+    # options: the CA bundle must reach it.
+    from pusher_fast.aio import AsyncPusher
+
+    async def main() -> Any:
+        async with AsyncPusher(
+            app_id="1", key="k", secret="s", host="127.0.0.1", port=tls_server.port,
+            ssl=True, ca_certs=str(certificates.ca), timeout=5,
+        ) as client:  # fmt: skip
+            async with client.bulk(concurrency=2, batch_size=10) as sender:
+                for i in range(200):
+                    await sender.add("c", "e", {"seq": i})
+            return sender.report, client.http.connections_opened
+
+    report, opened = asyncio.run(main())
+    assert report.ok and report.delivered == 200
+    assert len(tls_server.requests) == 20
+    assert tls_server.connections == opened <= 2
+    assert bulk_threads() == []
 
 
 def test_an_engine_failure_reports_what_it_held_and_a_worker_carries_on(server, monkeypatch):
