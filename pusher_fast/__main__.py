@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -191,6 +192,41 @@ def _count_lines(path: str, start: int) -> int:
         return sum(1 for _ in _lines(stream, start))
 
 
+class _StopAdding(Exception):
+    """Ctrl-C while add() waited for room: the line was not queued."""
+
+
+class _CtrlC:
+    """Ctrl-C during ``send``, taken at a line boundary.
+
+    A KeyboardInterrupt raised at any point could land inside the sender's
+    code, between taking a lock and the ``with``/``try`` that releases it, or
+    between queueing an event and counting it.  So while a line is handed to
+    the sender, Ctrl-C only sets a flag, read once the line is done (a line
+    waiting for room gives up within 0.1 s); while the input is read (stdin
+    may block), it raises as usual.
+    """
+
+    def __init__(self, sender: _LineSender) -> None:
+        self._sender = sender
+        self.busy = False  # a line is being handed to the sender
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self._sender.interrupted = True
+        if not self.busy:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _LineSender(BulkSender):
     """A bulk sender that knows which source line each event came from.
 
@@ -220,6 +256,23 @@ class _LineSender(BulkSender):
             return items
 
         self._encode = tracking_encode
+        #: Set by Ctrl-C (see :class:`_CtrlC`): an add() waiting for room gives up.
+        self.interrupted = False
+
+    def _wait_for_room(self) -> None:
+        super()._wait_for_room()  # 0.1 s at most
+        if self.interrupted:
+            raise _StopAdding  # lock held: the with statement in _add_slow() releases it
+
+    def _add_slow(self, items: list[Item]) -> int:
+        try:
+            return super()._add_slow(items)
+        except _StopAdding:
+            with self._track:  # never queued: the line is read again when resuming
+                for item in items:
+                    self._line_of.pop(id(item), None)
+                self._open_lines.pop(self.line, None)
+            raise
 
     def line_rejected(self) -> None:
         with self._track:
@@ -370,30 +423,40 @@ def _feed(sender: _LineSender, stream: TextIO, start_line: int) -> _Run:
     """Add each line's event to ``sender``; a bad line is recorded, Ctrl-C stops reading."""
     run = _Run(start_line - 1)
     try:
-        for number, line in _lines(stream, start_line):
-            event, why = _check_event(line)
-            if event is not None:
-                sender.line = number
-                try:
-                    sender.add(
-                        event.get("channel", ()),
-                        event["name"],
-                        event["data"],
-                        event.get("socket_id"),
-                        channels=event.get("channels"),
-                    )
-                except (ValueError, TypeError) as exc:
-                    event, why = None, str(exc)
-            if event is None:
-                run.rejected.append({"line": number, "error": why, "input": line.rstrip("\n")})
-                sender.line_rejected()
-            run.last_read = number
-    except KeyboardInterrupt:
+        with _CtrlC(sender) as ctrl_c:
+            for number, line in _lines(stream, start_line):
+                ctrl_c.busy = True  # no KeyboardInterrupt until the line is accounted for
+                _feed_line(sender, run, number, line)
+                run.last_read = number
+                ctrl_c.busy = False
+                if sender.interrupted:
+                    raise KeyboardInterrupt
+    except (KeyboardInterrupt, _StopAdding):
         # Stop reading; what was queued is still sent (bounded) and accounted for.
         run.interrupted = True
         sender.shutdown_timeout = min(sender.shutdown_timeout, 10.0)
         sys.stderr.write("pusher-fast: interrupted, sending what is queued\n")
     return run
+
+
+def _feed_line(sender: _LineSender, run: _Run, number: int, line: str) -> None:
+    """Add one line's event, or record the line as rejected."""
+    event, why = _check_event(line)
+    if event is not None:
+        sender.line = number
+        try:
+            sender.add(
+                event.get("channel", ()),
+                event["name"],
+                event["data"],
+                event.get("socket_id"),
+                channels=event.get("channels"),
+            )
+        except (ValueError, TypeError) as exc:
+            event, why = None, str(exc)
+    if event is None:
+        run.rejected.append({"line": number, "error": why, "input": line.rstrip("\n")})
+        sender.line_rejected()
 
 
 def _finish(args: argparse.Namespace, sender: _LineSender, run: _Run, out: TextIO) -> int:

@@ -302,8 +302,6 @@ class BulkSender(_BulkBase):
         # per event, so workers take it only once per batch (in ``_next_batch``).
         self._qlock = threading.Lock()
         self._cond = threading.Condition(self._qlock)
-        self._acquire = self._qlock.acquire
-        self._release = self._qlock.release
         self._encode = self._encoder.encode
         self._blocked = 0  # producers waiting for room
         self._resume_room = max_queue // 2
@@ -352,10 +350,10 @@ class BulkSender(_BulkBase):
             raise RuntimeError("BulkSender is closed")
         items = self._encode(channel if channels is None else channels, name, data, socket_id)
         count = len(items)
-        # The Condition's lock, taken by its own methods: a ``with`` statement costs as
-        # much again as acquire() and release() (this runs once per event).
-        self._acquire()
-        try:
+        # A ``with`` statement, not acquire() then try: a KeyboardInterrupt (Ctrl-C) can land
+        # right after a call returns, and between acquire() and the try it would leave the lock
+        # taken for good (close() and the I/O thread would wait on it forever).
+        with self._qlock:
             room = self._room - count
             ready: list[list[_Item]] | None
             if room < 0 or self._closed:
@@ -373,8 +371,6 @@ class BulkSender(_BulkBase):
                 # order).
                 for batch in ready:
                     self._queue.put(batch)
-        finally:
-            self._release()
         if ready is None:
             return self._add_slow(items)
         if ready and self._wake is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -372,3 +373,42 @@ def test_answers_leave_no_reader_for_the_garbage_collector(server):
     readers = readers_left_for_gc(send)
     assert sender.report.ok and sender.report.requests >= 40  # (40: batches all full)
     assert readers <= 2, f"{readers} readers left for the garbage collector"
+
+
+def test_ctrl_c_inside_add_never_leaves_the_queue_locked(server):
+    """A KeyboardInterrupt may land at any check between bytecodes of the producer's code
+    (the user's Ctrl-C in a loop of add() calls): close() must still finish, not wait forever
+    on a lock left taken."""
+    import signal
+
+    package = os.path.dirname(pusher_fast.__file__)
+    landed = 0
+
+    def interrupt_in_our_code(signum: int, frame: Any) -> None:
+        nonlocal landed
+        # Only inside the library's own code (add(), the encoder, ...), not the loop below.
+        if frame is not None and frame.f_code.co_filename.startswith(package):
+            landed += 1
+            raise KeyboardInterrupt
+
+    client = pusher_fast.Pusher(**server.client_kwargs())
+    sender = client.bulk(concurrency=2, batch_size=10, max_queue=40)
+    previous = signal.signal(signal.SIGALRM, interrupt_in_our_code)
+    signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
+    try:
+        deadline = time.monotonic() + 2.0
+        while landed < 200 and time.monotonic() < deadline:
+            try:
+                sender.add("c", "e", {"seq": 1})
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert landed >= 10  # the interrupts did land in add() and what it calls
+    closer = threading.Thread(target=sender.close, daemon=True)
+    closer.start()
+    closer.join(15)
+    assert not closer.is_alive(), "close() hangs: a lock was left taken by an interrupted add()"
+    report = sender.report
+    assert report.delivered + len(report.failed) <= report.submitted

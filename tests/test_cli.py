@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import pusher_fast
-from pusher_fast.__main__ import main
+from pusher_fast.__main__ import _feed, _LineSender, main
 from pusher_fast.testing import PusherServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -435,6 +437,38 @@ def test_ctrl_c_prints_the_line_to_resume_from(tmp_path: Path) -> None:
     # every line before the resume line was delivered or is in the failures file; none after
     assert set(delivered) | set(failed) == set(range(1, resume))
     assert max(delivered) < resume
+
+
+def test_ctrl_c_while_a_line_waits_for_room_gives_that_line_up_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while add() waits for room (the API is stalled): the line is not queued, reading
+    stops within the 0.1 s wait, and the lines before it are all accounted for."""
+    source = _events_file(tmp_path / "events.jsonl", 50)
+    fired: list[float] = []
+    with PusherServer() as stalled:
+        stalled.stall_next(50, 3.0)
+        client = pusher_fast.Pusher.from_url(stalled.pusher_url, timeout=2.0)
+        sender = _LineSender(client, batch_size=1, concurrency=1, max_queue=2, retries=0)
+
+        def ctrl_c_once_add_waits() -> None:
+            while not sender._blocked:
+                time.sleep(0.01)
+            time.sleep(0.2)  # a few of its 0.1 s waits
+            fired.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=ctrl_c_once_add_waits, daemon=True).start()
+        with open(source, encoding="utf-8") as stream:
+            run = _feed(sender, stream, 1)
+        returned = time.monotonic()
+        report = sender.close(timeout=0.1)
+    assert run.interrupted and fired
+    # Without giving up, add() would wait for the first request's 2 s timeout.
+    assert returned - fired[0] < 1.0
+    # The waiting line was not queued: it is the one to resume from.
+    assert 1 <= run.last_read < 50 and report.submitted == run.last_read
+    assert run.last_read + 1 not in sender._open_lines
+    assert sorted(f["line"] for f in sender.failures) == list(range(1, run.last_read + 1))
+    assert sender.lines_done == run.last_read
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])
