@@ -355,9 +355,8 @@ class BulkSender(_BulkBase):
         # taken for good (close() and the I/O thread would wait on it forever).
         with self._qlock:
             room = self._room - count
-            ready: list[list[_Item]] | None
             if room < 0 or self._closed:
-                ready = None  # no room: _add_slow() below
+                posted = -1  # no room: _add_slow() below
             else:
                 self._room = room
                 self.report.submitted += count
@@ -365,15 +364,13 @@ class BulkSender(_BulkBase):
                 pending += items
                 if len(pending) < self.batch_size and (self._partial_posted or not self._idle):
                     return count  # the common case: the open batch is not ready yet
-                ready = self._ready_batches()
                 # Posted under the lock: whoever holds it and finds the queue empty knows
                 # that ``_open`` holds the oldest events (with one sender, batches stay in
                 # order).
-                for batch in ready:
-                    self._queue.put(batch)
-        if ready is None:
+                posted = self._post_ready()
+        if posted < 0:
             return self._add_slow(items)
-        if ready and self._wake is not None:
+        if posted and self._wake is not None:
             self._wake()
         return count
 
@@ -388,16 +385,14 @@ class BulkSender(_BulkBase):
                 self._wait_for_room()
             self.report.submitted += count
             closed = self._closed
-            ready: list[list[_Item]] = []
+            posted = 0
             if not closed:
                 self._room -= count
                 self._open.extend(items)
-                ready = self._ready_batches()
-                for batch in ready:
-                    self._queue.put(batch)
+                posted = self._post_ready()
         if closed:
             self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
-        elif ready and self._wake is not None:
+        elif posted and self._wake is not None:
             self._wake()
         return count
 
@@ -409,21 +404,32 @@ class BulkSender(_BulkBase):
         finally:
             self._blocked -= 1
 
-    def _ready_batches(self) -> list[list[_Item]]:
-        """Full batches out of ``_open``, and a partial one for an idle worker (lock held)."""
+    def _post_ready(self) -> int:
+        """Post the full batches in ``_open``, and a partial one for an idle worker, to the
+        queue (lock held); returns how many were posted.
+
+        Each batch leaves ``_open`` and enters the queue with no call in between: a
+        KeyboardInterrupt, raised only once a call returns or at a loop's jump back, finds
+        every event either still open or queued, never in neither (the account stays exact).
+        """
         size = self.batch_size
-        ready = []
+        put = self._queue.put
+        posted = 0
         while len(self._open) >= size:
-            ready.append(self._open[:size])
+            batch = self._open[:size]
             del self._open[:size]
-        if self._open and not self._partial_posted and self._idle > len(ready):
-            ready.append(self._open)
+            put(batch)
+            posted += 1
+        if self._open and not self._partial_posted and self._idle > posted:
+            batch = self._open
             self._open = []
             self._partial_posted = True  # its worker lingers; later events join it
+            put(batch)
+            posted += 1
         # Each batch posted wakes one idle worker: count it woken now, so that
         # the next add() does not wake another for one more event.
-        self._idle -= min(self._idle, len(ready))
-        return ready
+        self._idle = self._idle - posted if self._idle > posted else 0
+        return posted
 
     def add_many(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Queue ``{"channel"|"channels", "name", "data", "socket_id"?}`` dicts."""
