@@ -409,8 +409,9 @@ class BulkSender(_BulkBase):
         queue (lock held); returns how many were posted.
 
         Each batch leaves ``_open`` and enters the queue with no call in between: a
-        KeyboardInterrupt, raised only once a call returns or at a loop's jump back, finds
-        every event either still open or queued, never in neither (the account stays exact).
+        KeyboardInterrupt, raised only as a call returns, a function starts or a loop jumps
+        back, finds every event either still open or queued, never in neither (the account
+        stays exact).
         """
         size = self.batch_size
         put = self._queue.put
