@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, Callable, Optional
@@ -14,7 +13,7 @@ from ._events import Item as _Item
 from ._observe import ATTEMPT
 from ._request import Request
 from ._retry import Outcome, classify, error_outcome
-from .bulk import BulkOptions, BulkReport, BulkSender, FailedEvent, _BulkBase
+from .bulk import _CLOSED_WHILE_WAITING, BulkOptions, BulkReport, BulkSender, FailedEvent, _BulkBase
 from .client import Pusher
 from .errors import PusherError
 from .transports import AsyncHTTPBackend, AsyncSocketTransport, default_async_backend
@@ -105,7 +104,6 @@ class AsyncPusher(Pusher):
 
 
 _STOP: Any = object()
-_log = logging.getLogger("pusher_fast.bulk")
 
 
 class _NoRoom(Exception):
@@ -201,13 +199,6 @@ class AsyncBulkSender(_BulkBase):
                 pass  # the loop is closed: called here instead
         self._call_on_failure(failure)
 
-    def _call_on_failure(self, failure: FailedEvent) -> None:
-        assert self._on_failure is not None
-        try:
-            self._on_failure(failure)
-        except Exception:
-            _log.exception("pusher_fast: on_failure callback raised")
-
     def _start(self) -> None:
         if not self._bound:
             self._queue = asyncio.Queue()
@@ -245,7 +236,7 @@ class AsyncBulkSender(_BulkBase):
             self.report.submitted += 1
             if self._closed:
                 self._slots.release()
-                self._fail([item], "not sent: the sender was closed while it waited for room")
+                self._fail([item], _CLOSED_WHILE_WAITING)
             else:
                 self._queue.put_nowait(item)
         return len(items)
@@ -272,11 +263,7 @@ class AsyncBulkSender(_BulkBase):
             while True:
                 event.clear()
                 if self._closed:
-                    with fed._qlock:
-                        fed.report.submitted += len(items)
-                    reason = "not sent: the sender was closed while it waited for room"
-                    fed._fail(items, reason, None, 0)
-                    return len(items)
+                    return fed._refuse_waiting(items)
                 with fed._qlock:
                     room = fed._room >= needed
                     if not room:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .transports.sockets import SocketTransport
 
 _log = logging.getLogger("pusher_fast.bulk")
+#: The reason given for an event still waiting for room when its sender was closed.
+_CLOSED_WHILE_WAITING = "not sent: the sender was closed while it waited for room"
 
 
 @dataclass(frozen=True)
@@ -245,10 +247,15 @@ class _BulkBase:
             self.report.failed.extend(failures)
         if self._on_failure is not None:
             for failure in failures:
-                try:
-                    self._on_failure(failure)
-                except Exception:
-                    _log.exception("pusher_fast: on_failure callback raised")
+                self._call_on_failure(failure)
+
+    def _call_on_failure(self, failure: FailedEvent) -> None:
+        """The user's ``on_failure``; what it raises is logged, never lost in a worker."""
+        assert self._on_failure is not None
+        try:
+            self._on_failure(failure)
+        except Exception:
+            _log.exception("pusher_fast: on_failure callback raised")
 
     def _abandoned_in_flight(self) -> None:
         """Report the batches still on the wire; a late answer is no longer counted."""
@@ -383,18 +390,25 @@ class BulkSender(_BulkBase):
             # An event fanned out wider than the whole queue goes in once the queue is empty.
             while self._room < min(count, self._max_queue) and not self._closed:
                 self._wait_for_room()
-            self.report.submitted += count
             closed = self._closed
             posted = 0
             if not closed:
+                self.report.submitted += count
                 self._room -= count
                 self._open.extend(items)
                 posted = self._post_ready()
         if closed:
-            self._fail(items, "not sent: the sender was closed while it waited for room", None, 0)
-        elif posted and self._wake is not None:
+            return self._refuse_waiting(items)
+        if posted and self._wake is not None:
             self._wake()
         return count
+
+    def _refuse_waiting(self, items: list[_Item]) -> int:
+        """Events that waited for room until the sender was closed: counted, reported failed."""
+        with self._qlock:
+            self.report.submitted += len(items)
+        self._fail(items, _CLOSED_WHILE_WAITING, None, 0)
+        return len(items)
 
     def _wait_for_room(self) -> None:
         """Wait (``_qlock`` held) until a batch is taken, the sender is closed, or 0.1 s."""
